@@ -1,0 +1,79 @@
+// Fused image preprocessing: bilinear resize + channel order + (x * scale - mean) / std +
+// HWC -> planar (NCHW) + float32/float16, in one pass over the output with no intermediates.
+//
+// The output is `norm.out_channels` planes of dst.height x dst.width elements. The source is
+// resized into the region `roi` of those planes; everything outside it is set to norm.pad[c]
+// (letterbox borders). With roi == the whole plane this is a plain resize.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "mmedge/image/normalize.h"
+
+namespace mmedge::image {
+
+enum class OutType : int { kFloat32 = 0, kFloat16 = 1 };
+
+// An 8-bit image with interleaved channels (HWC), anywhere in memory. Strides are in bytes and
+// may be negative (flipped views) or larger than the packed size (crops).
+struct SrcImage {
+  const uint8_t* data = nullptr;
+  int height = 0;              // rows, px
+  int width = 0;               // columns, px
+  int channels = 0;            // 1..kMaxChannels
+  int64_t row_stride = 0;      // bytes between rows
+  int64_t col_stride = 0;      // bytes between pixels of a row
+  int64_t channel_stride = 1;  // bytes between channels of a pixel
+};
+
+// Output planes of one image: plane c, row y, column x is at
+// data + c * plane_stride + y * row_stride + x, counted in elements of `type`.
+struct DstPlanes {
+  void* data = nullptr;
+  OutType type = OutType::kFloat32;
+  int height = 0;            // rows, px
+  int width = 0;             // columns, px
+  int64_t plane_stride = 0;  // elements between planes (channels)
+  int64_t row_stride = 0;    // elements between rows
+};
+
+// Where the resized source lands in the output, px.
+struct Roi {
+  int x = 0;
+  int y = 0;
+  int width = 0;
+  int height = 0;
+};
+
+struct ResizeNormalizeParams {
+  SrcImage src;
+  DstPlanes dst;
+  Roi roi;
+  Normalize norm;
+};
+
+// Returns an empty string when `p` is valid, else a message naming the bad field and its value.
+std::string validate(const ResizeNormalizeParams& p);
+
+// Runs on the CPU (SIMD where the CPU has it, threads from mmedge::parallel). Throws
+// std::invalid_argument with validate()'s message on bad parameters.
+void resize_normalize_cpu(const ResizeNormalizeParams& p);
+
+// Which CPU driver resize_normalize_cpu() would pick for `p`: "avx2" or "scalar".
+const char* cpu_driver_name(const ResizeNormalizeParams& p);
+
+// The best CPU driver this build and CPU offer for packed images: "avx2" or "scalar".
+const char* best_cpu_driver();
+
+// Forces the portable scalar driver (for tests that compare drivers), or lifts the force.
+void force_scalar_driver(bool force);
+
+#if defined(MMEDGE_WITH_CUDA)
+// Launches the CUDA kernel on `stream` (a cudaStream_t; nullptr = the default stream).
+// src.data and dst.data are device pointers. Returns a CUDA error code (0 = cudaSuccess), or
+// throws std::invalid_argument with validate()'s message on bad parameters.
+int resize_normalize_cuda(const ResizeNormalizeParams& p, void* stream);
+#endif
+
+}  // namespace mmedge::image
