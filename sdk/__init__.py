@@ -1,0 +1,67 @@
+"""mmedge: edge deployment SDK for multimodal perception.
+
+    import mmedge
+    model = mmedge.Model("mnist_cnn.mmb")          # ONNX Runtime: TensorRT EP > CUDA EP > CPU
+    print(model.predict(frame).label, model.describe())
+
+The runtime needs NumPy, jsonschema and a backend (ONNX Runtime); never torch. Exporting lives
+in mmedge.export (the `export` extra).
+"""
+
+from __future__ import annotations
+
+from mmedge._ext import C as _C
+from mmedge._version import __version__
+from mmedge.bundle import Bundle, TensorSpec
+from mmedge.errors import (
+    BackendError,
+    BundleError,
+    ExportError,
+    MMEdgeError,
+    ParityError,
+    PreprocessError,
+    SourceError,
+)
+from mmedge.model import Model, Prediction
+from mmedge.preprocess import ImageSpec
+
+
+def set_num_threads(n: int) -> None:
+    """Threads of the CPU preprocessing kernels (0 = default: $MMEDGE_NUM_THREADS, else the
+    number of CPUs, at most 4). Inference threads are the backend's (intra_op_threads)."""
+    _C.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """Threads the CPU preprocessing kernels use, the calling thread included."""
+    return int(_C.get_num_threads())
+
+
+def builtin_bundle(name: str = "mnist_cnn") -> str:
+    """Path of a bundle shipped inside the package (see scripts/build_bundles.py)."""
+    from importlib import resources
+
+    path = resources.files("mmedge").joinpath("bundles", f"{name}.mmb")
+    if not path.is_dir():
+        raise BundleError(f"no built-in bundle named {name!r}")
+    return str(path)
+
+
+__all__ = [
+    "BackendError",
+    "Bundle",
+    "BundleError",
+    "ExportError",
+    "ImageSpec",
+    "MMEdgeError",
+    "Model",
+    "ParityError",
+    "Prediction",
+    "PreprocessError",
+    "SourceError",
+    "TensorSpec",
+    "__version__",
+    "builtin_bundle",
+    "get_num_threads",
+    "set_num_threads",
+]

@@ -1,0 +1,26 @@
+"""Preprocessing specs (what the model was trained with) and the kernels that apply them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mmedge.errors import PreprocessError
+from mmedge.preprocess.image import ImageSpec, image, image_batch
+
+Spec = ImageSpec
+
+_SPEC_KINDS: dict[str, Any] = {"image": ImageSpec}
+
+
+def spec_from_dict(d: Mapping[str, Any]) -> Spec:
+    """Builds the spec a manifest's `preprocess` entry describes (dispatch on its `kind`)."""
+    kind = d.get("kind")
+    if kind not in _SPEC_KINDS:
+        raise PreprocessError(
+            f"unknown preprocessing kind {kind!r}; this mmedge knows {sorted(_SPEC_KINDS)}"
+        )
+    return _SPEC_KINDS[kind].from_dict(d)
+
+
+__all__ = ["ImageSpec", "Spec", "image", "image_batch", "spec_from_dict"]
