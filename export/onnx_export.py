@@ -1,0 +1,220 @@
+"""PyTorch -> ONNX: the dynamo exporter with a dynamic batch axis, the TorchScript exporter as a
+recorded fallback, and onnx.checker on the result."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import onnx
+import torch
+from mmedge.errors import ExportError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 18
+EXPORTERS = ("auto", "dynamo", "torchscript")
+
+
+@dataclass
+class OnnxExport:
+    """An exported, checked ONNX model and how it was made.
+
+    exporter: 'dynamo' or 'torchscript'. fallback_reason: why dynamo was not used (None when it
+    was). batch_dim: the symbolic name of the batch axis, or None for a fixed batch.
+    """
+
+    model: onnx.ModelProto
+    exporter: str
+    opset: int
+    input_names: list[str]
+    output_names: list[str]
+    batch_dim: str | None
+    fallback_reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_bytes(self) -> bytes:
+        return self.model.SerializeToString()
+
+
+def _as_tuple(example_inputs: Any) -> tuple[torch.Tensor, ...]:
+    if isinstance(example_inputs, torch.Tensor):
+        return (example_inputs,)
+    inputs = tuple(example_inputs)
+    if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
+        raise ExportError("example_inputs must be a tensor or a sequence of tensors")
+    return inputs
+
+
+def _with_batch(inputs: tuple[torch.Tensor, ...], batch: int) -> tuple[torch.Tensor, ...]:
+    """The examples with batch size `batch`: torch.export specialises a batch of 1 to a constant."""
+    return tuple(t[:1].expand(batch, *t.shape[1:]).contiguous() for t in inputs)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _first_line(exc: BaseException) -> str:
+    """'Type: first line' of an exception, plus its innermost cause (the real reason an
+    exporter gave up is usually at the bottom of the chain), without terminal colour codes."""
+
+    def line(e: BaseException) -> str:
+        text = _ANSI.sub("", str(e)).strip().splitlines()
+        return f"{type(e).__name__}: {text[0] if text else ''}"
+
+    root = exc
+    while root.__cause__ is not None or (
+        root.__context__ is not None and not root.__suppress_context__
+    ):
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    summary = line(exc) if root is exc else f"{line(exc)} <- {line(root)}"
+    return summary[:600]
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    """The exporters print progress and warnings to stdout/stderr; keep them for the log."""
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        warnings.simplefilter("always")
+        yield caught
+    for text in (out.getvalue(), err.getvalue()):
+        if text.strip():
+            log.debug("exporter output:\n%s", text)
+
+
+def _export_dynamo(
+    model: torch.nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    input_names: list[str],
+    output_names: list[str],
+    opset: int,
+    batch_dim: str | None,
+) -> onnx.ModelProto:
+    dynamic_shapes = None
+    if batch_dim is not None:
+        batch = torch.export.Dim(batch_dim, min=1, max=65536)
+        dynamic_shapes = tuple({0: batch} for _ in inputs)
+    program = torch.onnx.export(
+        model,
+        inputs,
+        dynamo=True,
+        input_names=input_names,
+        output_names=output_names,
+        opset_version=opset,
+        dynamic_shapes=dynamic_shapes,
+        optimize=True,
+        verbose=False,
+    )
+    if program is None:  # pragma: no cover - dynamo=True always returns a program
+        raise ExportError("torch.onnx.export(dynamo=True) returned no program")
+    return program.model_proto
+
+
+def _export_torchscript(
+    model: torch.nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    input_names: list[str],
+    output_names: list[str],
+    opset: int,
+    batch_dim: str | None,
+) -> onnx.ModelProto:
+    buffer = io.BytesIO()
+    dynamic_axes = None
+    if batch_dim is not None:
+        dynamic_axes = {name: {0: batch_dim} for name in [*input_names, *output_names]}
+    torch.onnx.export(
+        model,
+        inputs,
+        buffer,
+        dynamo=False,
+        input_names=input_names,
+        output_names=output_names,
+        opset_version=opset,
+        dynamic_axes=dynamic_axes,
+        do_constant_folding=True,
+    )
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def to_onnx(
+    model: torch.nn.Module,
+    example_inputs: Any,
+    *,
+    input_names: Sequence[str] = ("input",),
+    output_names: Sequence[str] = ("output",),
+    opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = True,
+    exporter: str = "auto",
+) -> OnnxExport:
+    """Exports `model` (put in eval mode) to a checked ONNX model.
+
+    example_inputs: a tensor or tuple of tensors with the model's input shapes (any batch).
+    dynamic_batch: make axis 0 of every input and output the symbolic dimension 'batch'.
+    exporter: 'auto' (dynamo, then TorchScript if dynamo fails, with the reason recorded),
+        'dynamo' or 'torchscript' (no fallback).
+    Raises ExportError when no exporter succeeds or onnx.checker rejects the graph.
+    """
+    if exporter not in EXPORTERS:
+        raise ExportError(f"exporter must be one of {EXPORTERS}, got {exporter!r}")
+    inputs = _as_tuple(example_inputs)
+    names_in, names_out = list(input_names), list(output_names)
+    if len(names_in) != len(inputs):
+        raise ExportError(f"{len(inputs)} example inputs but {len(names_in)} input names")
+    batch_dim = "batch" if dynamic_batch else None
+    if dynamic_batch:
+        inputs = _with_batch(inputs, 2)
+    model = model.eval()
+    fallback_reason = None
+    caught: list[warnings.WarningMessage] = []
+    proto = None
+    if exporter in ("auto", "dynamo"):
+        try:
+            with torch.no_grad(), _quiet() as caught:
+                proto = _export_dynamo(model, inputs, names_in, names_out, opset, batch_dim)
+            used = "dynamo"
+        except Exception as exc:
+            if exporter == "dynamo":
+                raise ExportError(f"dynamo export failed: {_first_line(exc)}") from exc
+            fallback_reason = f"dynamo exporter failed: {_first_line(exc)}"
+            log.warning("%s; falling back to the TorchScript exporter", fallback_reason)
+    if proto is None:
+        try:
+            with torch.no_grad(), _quiet() as caught:
+                proto = _export_torchscript(model, inputs, names_in, names_out, opset, batch_dim)
+            used = "torchscript"
+        except Exception as exc:
+            raise ExportError(
+                f"TorchScript export failed: {_first_line(exc)}"
+                + (f" (after: {fallback_reason})" if fallback_reason else "")
+            ) from exc
+    if proto.ByteSize() > 2**31 - 1:
+        raise ExportError("the ONNX model exceeds 2 GB; external-data models are not supported")
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:
+        raise ExportError(f"onnx.checker rejected the {used} export: {_first_line(exc)}") from exc
+    graph_out = [o.name for o in proto.graph.output]
+    if graph_out != names_out:
+        raise ExportError(f"the exported graph has outputs {graph_out}, expected {names_out}")
+    opset_used = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), opset)
+    return OnnxExport(
+        proto,
+        used,
+        opset_used,
+        names_in,
+        names_out,
+        batch_dim,
+        fallback_reason,
+        [str(w.message) for w in caught][:20],
+    )
