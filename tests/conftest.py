@@ -1,0 +1,53 @@
+"""Shared fixtures: the real data in ../shared/data (or $MMEDGE_DATA) and device checks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("MMEDGE_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    root = data_root()
+    if not (root / "mnist").is_dir():
+        pytest.skip(f"real data not found at {root} (set MMEDGE_DATA)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def video_frames(data_dir: Path) -> list[np.ndarray]:
+    """BGR frames from two real clips: 768x576 MS-MPEG4 (vtest.avi) and 640x480 H.264 (box.mp4)."""
+    cv2 = pytest.importorskip("cv2")
+    frames = []
+    for name, count in (("vtest.avi", 6), ("box.mp4", 6)):
+        cap = cv2.VideoCapture(str(data_dir / "video_clips" / name))
+        for _ in range(count):
+            ok, frame = cap.read()
+            assert ok, f"could not decode {name}"
+            frames.append(frame)
+        cap.release()
+    return frames
+
+
+def cuda_available() -> bool:
+    import mmedge.cuda
+
+    return mmedge.cuda.is_available()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if cuda_available():
+        return
+    skip = pytest.mark.skip(reason="no CUDA device (or mmedge._C built without CUDA)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,57 @@
+"""The build and the project's own contracts: CUDA compiled when nvcc is there, the README's test
+command is what CI runs, the runtime package does not import torch."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from mmedge._ext import C
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_cuda_kernels_built_when_nvcc_is_present() -> None:
+    """CI has nvcc 13 and no GPU: the CUDA sources must compile there, for Orin and Hopper."""
+    if os.environ.get("MMEDGE_CUDA") == "0" or shutil.which("nvcc") is None:
+        pytest.skip("no nvcc on this machine (or MMEDGE_CUDA=0): the CPU-only build is expected")
+    assert C.cuda_compiled, "nvcc is on PATH but mmedge._C was built without CUDA"
+    archs = C.cuda_architectures.split(",")
+    assert any(a.startswith("87") for a in archs), archs
+    assert any(a.startswith("90") for a in archs), archs
+
+
+def readme_test_command() -> str:
+    text = (REPO / "README.md").read_text()
+    match = re.search(r"```(?:bash|sh)\n# Run the whole test suite\n(.+?)\n```", text, re.S)
+    assert match, "README.md has no '# Run the whole test suite' block"
+    return match.group(1).strip()
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert readme_test_command() in (REPO / ".ci" / "run").read_text()
+
+
+def test_runtime_never_imports_torch_or_export() -> None:
+    """Dependencies point one way (export -> sdk -> _C): nothing under sdk/ imports torch,
+    onnx or mmedge.export at module level or anywhere else."""
+    offenders = []
+    for path in (REPO / "sdk").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                if name.split(".")[0] in ("torch", "onnx", "onnxscript") or name.startswith(
+                    "mmedge.export"
+                ):
+                    offenders.append(f"{path.relative_to(REPO)}: {name}")
+    # The CLI hands `export` and `validate --model` to mmedge.export, lazily, inside the command.
+    allowed = {"sdk/cli.py: mmedge.export", "sdk/cli.py: mmedge.export.cli"}
+    assert set(offenders) <= allowed, sorted(set(offenders) - allowed)
