@@ -55,6 +55,19 @@ def cuda_choice() -> tuple[str | None, str]:
     return nvcc, f"nvcc at {nvcc}" + (" (MMEDGE_CUDA=1)" if forced == "1" else "")
 
 
+def reset_stale_cache(build_dir: Path, args: list[str]) -> None:
+    """Forgets a CMake cache made with other tools. Each isolated `pip install .` runs in a new
+    temporary environment, so a cache from the last one points at a ninja, pybind11 and Python
+    that no longer exist."""
+    fingerprint = "\n".join(a for a in args if not a.startswith("-DMMEDGE_OUTPUT_DIR"))
+    stamp = build_dir / "mmedge-configure-args.txt"
+    if stamp.is_file() and stamp.read_text() == fingerprint:
+        return
+    (build_dir / "CMakeCache.txt").unlink(missing_ok=True)
+    shutil.rmtree(build_dir / "CMakeFiles", ignore_errors=True)
+    stamp.write_text(fingerprint)
+
+
 class CMakeExtension(Extension):
     def __init__(self, name: str, source_dir: Path) -> None:
         super().__init__(name, sources=[])
@@ -91,8 +104,10 @@ class CMakeBuild(build_ext):
         else:
             args += ["-DMMEDGE_WITH_CUDA=OFF"]
             print(f"mmedge: building CPU kernels only ({reason})", flush=True)
-        if shutil.which("ninja"):
-            args += ["-G", "Ninja"]
+        ninja = shutil.which("ninja")
+        if ninja:
+            args += ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"]
+        reset_stale_cache(build_dir, args)
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL") or str(os.cpu_count() or 2)
         subprocess.run(
             ["cmake", "-S", str(ext.source_dir), "-B", str(build_dir), *args], check=True

@@ -90,6 +90,7 @@ class Model:
         precision: str | None = None,
         **backend_options: Any,
     ) -> None:
+        self._owns_bundle = not isinstance(bundle, Bundle)
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
         self.backend_name, self.artifact = _choose(self.bundle, backend, precision)
         self.backend: Backend = create_backend(
@@ -188,7 +189,10 @@ class Model:
         )
 
     def close(self) -> None:
+        """Releases the backend, and the bundle when this Model opened it."""
         self.backend.close()
+        if self._owns_bundle:
+            self.bundle.close()
 
     def __enter__(self) -> Model:
         return self

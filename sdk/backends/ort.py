@@ -171,6 +171,8 @@ class OrtBackend:
                 raise BackendError(
                     f"input {name!r} must have shape {info.shape}, got {array.shape}"
                 )
+        if self._session is None:
+            raise BackendError(f"the ONNX Runtime session of {self.model_path.name} is closed")
         try:
             results = self._session.run(self._output_names, dict(feeds))
         except Exception as exc:
