@@ -281,6 +281,12 @@ class Bundle:
     def reports(self) -> dict[str, Any]:
         return self.manifest["reports"]
 
+    def contents(self) -> dict[str, Path]:
+        """Every artifact and file the manifest lists, by bundle-relative name: what
+        mmedge.export.write_bundle needs to write this bundle again (e.g. as a .tar)."""
+        entries = [*self.manifest["artifacts"], *self.manifest.get("files", [])]
+        return {e["file"]: self.root.joinpath(*PurePosixPath(e["file"]).parts) for e in entries}
+
     def file(self, role: str) -> Path | None:
         """Path of the bundle file with this role (e.g. 'parity_inputs'), or None."""
         for entry in self.manifest.get("files", []):

@@ -142,9 +142,7 @@ def _file(name: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
 
 def test_tar_bundle_round_trip(tmp_path: Path) -> None:
     src = Bundle.load(mmedge.builtin_bundle())
-    files = {a.file: a.path for a in src.artifacts}
-    files |= {f["file"]: src.root / f["file"] for f in src.manifest["files"]}
-    out = write_bundle(tmp_path / "mnist.mmb.tar", src.manifest, files)
+    out = write_bundle(tmp_path / "mnist.mmb.tar", src.manifest, src.contents())
     with Bundle.load(out) as b:
         assert b.name == "mnist_cnn"
         assert b.artifacts[0].path.is_file()
@@ -202,11 +200,7 @@ def test_write_refuses_invalid_manifest_and_leaves_nothing(tmp_path: Path) -> No
     src = Bundle.load(mmedge.builtin_bundle())
     bad = json.loads(json.dumps(src.manifest))
     bad["modality"] = "smell"
-    files = {
-        "model.onnx": src.artifacts[0].path,
-        "parity/inputs.npy": src.file("parity_inputs"),
-        "parity/reference.npy": src.file("parity_reference"),
-    }
+    files = src.contents()
     with pytest.raises(BundleError, match="at modality"):
         write_bundle(tmp_path / "x.mmb", bad, files)
     assert list(tmp_path.iterdir()) == []  # no staging directory left behind
@@ -220,22 +214,13 @@ def test_write_refuses_unlisted_or_missing_files(tmp_path: Path) -> None:
         write_bundle(
             tmp_path / "x.mmb",
             src.manifest,
-            {
-                "model.onnx": b"",
-                "extra.bin": b"",
-                "parity/inputs.npy": b"",
-                "parity/reference.npy": b"",
-            },
+            {**dict.fromkeys(src.contents(), b""), "extra.bin": b""},
         )
 
 
 def test_overwrite_replaces_atomically(tmp_path: Path) -> None:
     src = Bundle.load(mmedge.builtin_bundle())
-    files = {
-        "model.onnx": src.artifacts[0].path,
-        "parity/inputs.npy": src.file("parity_inputs"),
-        "parity/reference.npy": src.file("parity_reference"),
-    }
+    files = src.contents()
     out = write_bundle(tmp_path / "m.mmb", src.manifest, files)
     with pytest.raises(BundleError, match="exists; pass overwrite=True"):
         write_bundle(out, src.manifest, files)

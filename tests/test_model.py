@@ -121,15 +121,12 @@ def test_model_on_tar_bundle_cleans_up(tmp_path) -> None:
     from mmedge.export import write_bundle
 
     src = Bundle.load(mmedge.builtin_bundle())
-    files = {"model.onnx": src.artifacts[0].path,
-             "parity/inputs.npy": src.file("parity_inputs"),
-             "parity/reference.npy": src.file("parity_reference")}
-    tar = write_bundle(tmp_path / "mnist.mmb.tar", src.manifest, files)
+    tar = write_bundle(tmp_path / "mnist.mmb.tar", src.manifest, src.contents())
     frames, labels = sample_frames()
     with Model(tar) as m:
         assert m.predict(frames[0]).index == labels[0]
         extracted = m.bundle.root
         assert extracted.is_dir()
     assert not extracted.exists()
-    with pytest.raises(BackendError, match="session of model.onnx is closed"):
+    with pytest.raises(BackendError, match=r"session of model\.onnx is closed"):
         m.predict(frames[0])
