@@ -104,53 +104,113 @@ class DeviceArray:
         return host
 
 
-def preprocess_image(img: Any, spec: Any, out: Any = None, stream: int | None = None) -> Any:
-    """mmedge.preprocess.image for a device frame: uint8 (H, W, C) or (H, W) device array in,
-    (1, C, H, W) device array of spec.dtype out (a new DeviceArray unless `out` is given).
-    Launched on `stream` (default: the input's CAI stream, else the default stream); returns
-    without waiting for the kernel."""
-    from mmedge.preprocess.image import channel_map
+def _plane_desc(ptr: int, shape: tuple[int, ...], strides: tuple[int, ...]) -> Any:
+    return C.PlaneDesc(ptr, list(shape), list(strides))
 
-    _require()
-    src = device_view(img)
-    if src.dtype != np.uint8:
-        raise PreprocessError(f"device image dtype must be uint8, got {src.dtype}")
-    shape, strides = src.shape, src.strides
+
+def _device_planes(view: DeviceView, spec: Any, batched: bool) -> tuple[int, list[Any], int]:
+    """(format code, PlaneDesc list, bytes between images) of one device frame, or of image 0
+    of an (N, ...) batch."""
+    from mmedge.preprocess.image import YUV_FORMATS
+
+    shape, strides, image_stride = view.shape, view.strides, 0
+    if batched:
+        if not shape or shape[0] < 1:
+            raise PreprocessError(f"a device batch needs shape (N, ...), got {shape}")
+        image_stride, shape, strides = strides[0], shape[1:], strides[1:]
+    if spec.input_format in YUV_FORMATS:
+        if len(shape) != 2 or shape[0] % 3 or shape[1] % 2:
+            raise PreprocessError(
+                f"a device {spec.input_format} frame must have shape (H * 3/2, W), got {shape}"
+            )
+        h, w = shape[0] * 2 // 3, shape[1]
+        rs, cs = strides
+        y = _plane_desc(view.ptr, (h, w), (rs, cs))
+        chroma = view.ptr + h * rs
+        if spec.input_format == "NV12":
+            return 1, [y, _plane_desc(chroma, (h // 2, w // 2, 2), (rs, 2 * cs, cs))], image_stride
+        if rs != w * cs:
+            raise PreprocessError("a device I420 frame must have unpadded rows")
+        n = (h // 2) * (w // 2) * cs
+        u = _plane_desc(chroma, (h // 2, w // 2), (w // 2 * cs, cs))
+        v = _plane_desc(chroma + n, (h // 2, w // 2), (w // 2 * cs, cs))
+        return 2, [y, u, v], image_stride
     if len(shape) == 2:
         shape, strides = (*shape, 1), (*strides, 1)
     if len(shape) != 3:
-        raise PreprocessError(f"device image must have rank 2 or 3, got shape {src.shape}")
-    if shape[0] == 0 or shape[1] == 0:
-        raise PreprocessError(f"device image is empty: {shape[0]}x{shape[1]} px")
+        raise PreprocessError(f"device image must have rank 2 or 3, got shape {view.shape}")
     if shape[2] != spec.input_channels:
         raise PreprocessError(
             f"device image has {shape[2]} channels, spec.input_format {spec.input_format} "
             f"expects {spec.input_channels}"
         )
+    return 0, [_plane_desc(view.ptr, shape, strides)], image_stride
+
+
+def _launch(img: Any, spec: Any, out: Any, stream: int | None, batched: bool) -> Any:
+    from mmedge.preprocess.image import INTERPOLATIONS, kernel_arguments
+
+    _require()
+    if isinstance(img, (tuple, list)):
+        raise PreprocessError(
+            "device YUV frames are taken as one (H * 3/2, W) array (NV12 may have pitched rows); "
+            "separate device planes are not supported"
+        )
+    src = device_view(img)
+    if src.dtype != np.uint8:
+        raise PreprocessError(f"device image dtype must be uint8, got {src.dtype}")
+    fmt, planes, image_stride = _device_planes(src, spec, batched)
+    n = src.shape[0] if batched else 1
     if out is None:
-        out = DeviceArray((1, *spec.output_shape), spec.dtype)
+        out = DeviceArray((n, *spec.output_shape), spec.dtype)
     dst = device_view(out)
-    if dst.shape not in ((1, *spec.output_shape), spec.output_shape):
-        raise PreprocessError(f"out has shape {dst.shape}, expected {(1, *spec.output_shape)}")
+    if dst.shape not in ((n, *spec.output_shape),) + (() if batched else (spec.output_shape,)):
+        raise PreprocessError(f"out has shape {dst.shape}, expected {(n, *spec.output_shape)}")
     if dst.dtype != np.dtype(spec.dtype):
         raise PreprocessError(f"out dtype is {dst.dtype}, spec.dtype is {spec.dtype}")
-    alpha, beta = spec.affine()
+    h, w = _frame_size(src, spec, batched)
+    weight, bias, pad = kernel_arguments(spec)
     try:
         C.resize_normalize_cuda(
-            src_ptr=src.ptr,
-            src_shape=shape,
-            src_strides=strides,
+            format=fmt,
+            planes=planes,
             out_ptr=dst.ptr,
             out_dtype=spec.dtype,
-            out_shape=spec.output_shape,
-            out_strides=dst.strides[-3:],
-            src_channel=channel_map(spec.input_format, spec.output_format),
-            alpha=alpha,
-            beta=beta,
-            pad=[0.0] * spec.channels,
-            roi=(0, 0, spec.width, spec.height),
+            out_shape=list(spec.output_shape),
+            out_strides=list(dst.strides[-3:]),
+            weight=weight,
+            bias=bias,
+            pad=pad,
+            roi=spec.resize_region(w, h),
+            interpolation=INTERPOLATIONS[spec.interpolation],
+            batch=n,
+            src_image_stride=image_stride,
+            dst_image_stride=dst.strides[0] if len(dst.shape) == 4 else 0,
             stream=src.stream if stream is None else stream,
         )
     except ValueError as exc:
         raise PreprocessError(str(exc)) from exc
     return out
+
+
+def _frame_size(src: DeviceView, spec: Any, batched: bool) -> tuple[int, int]:
+    from mmedge.preprocess.image import YUV_FORMATS
+
+    shape = src.shape[1:] if batched else src.shape
+    if spec.input_format in YUV_FORMATS:
+        return shape[0] * 2 // 3, shape[1]
+    return shape[0], shape[1]
+
+
+def preprocess_image(img: Any, spec: Any, out: Any = None, stream: int | None = None) -> Any:
+    """mmedge.preprocess.image for one device frame: uint8 (H, W, C) / (H, W), or
+    (H * 3/2, W) for NV12/I420; (1, C, H, W) device array of spec.dtype out (a new DeviceArray
+    unless `out` is given). Launched on `stream` (default: the input's CAI stream, else the
+    default stream); returns without waiting for the kernel."""
+    return _launch(img, spec, out, stream, batched=False)
+
+
+def preprocess_batch(frames: Any, spec: Any, out: Any = None, stream: int | None = None) -> Any:
+    """N same-size device frames, (N, H, W, C) or (N, H * 3/2, W), into one (N, C, H, W) device
+    tensor in a single launch (e.g. straight into a TensorRT input binding)."""
+    return _launch(frames, spec, out, stream, batched=True)

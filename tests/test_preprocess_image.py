@@ -169,7 +169,7 @@ def test_half_rounding_edge_cases() -> None:
     for v in values:
         out = np.empty((1, 1, 1), np.float16)
         C.resize_normalize(
-            src, out, src_channel=[0], alpha=[1.0], beta=[float(v)], pad=[0.0], roi=(0, 0, 1, 1)
+            0, [src], out, weight=[[1.0]], bias=[float(v)], pad=[0.0], roi=(0, 0, 1, 1)
         )
         with np.errstate(over="ignore"):  # overflow to inf is the expected result
             expected = np.float32(v).astype(np.float16)
@@ -336,10 +336,9 @@ def test_bad_out_buffer(out: np.ndarray, message: str) -> None:
         ({"width": 8, "height": 8, "mean": (0.5, 0.5)}, "mean needs 3 values for RGB, got 2"),
         ({"width": 8, "height": 8, "std": (1, 0, 1)}, "std must be finite and non-zero"),
         ({"width": 8, "height": 8, "dtype": "int8"}, "dtype must be one of"),
-        (
-            {"width": 8, "height": 8, "input_format": "RGB", "output_format": "GRAY"},
-            "needs a weighted colour conversion",
-        ),
+        ({"width": 8, "height": 8, "interpolation": "cubic"}, "interpolation must be one of"),
+        ({"width": 8, "height": 8, "letterbox": "yolo"}, "letterbox must be one of"),
+        ({"width": 8, "height": 8, "pad_value": (1, 2)}, "pad_value needs 3 values"),
     ],
 )
 def test_invalid_spec(kwargs: dict, message: str) -> None:
@@ -382,3 +381,251 @@ def test_kernel_releases_the_gil() -> None:
     finally:
         mmedge.set_num_threads(0)
     assert ticks > 1000  # with the GIL held the counter thread would barely run
+
+
+# -- letterbox, area, antialias, colour formats ------------------------------------------------
+
+RAW = {"scale": 1.0}  # outputs in grey levels (0..255), so bounds read in OpenCV's units
+
+
+def yuv_frames(bgr: np.ndarray) -> dict[str, np.ndarray]:
+    """The frame as OpenCV's I420 (H * 3/2, W) and the NV12 with the same samples."""
+    cv2 = pytest.importorskip("cv2")
+    h, w = bgr.shape[:2]
+    i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+    u = i420[h : h + h // 4].reshape(h // 2, w // 2)
+    v = i420[h + h // 4 :].reshape(h // 2, w // 2)
+    nv12 = np.concatenate([i420[:h], np.stack([u, v], -1).reshape(h // 2, w)])
+    return {"I420": i420, "NV12": nv12}
+
+
+@pytest.mark.parametrize(
+    ("size", "crop"),
+    [((640, 640), None), ((320, 192), None), ((224, 224), (slice(None), slice(0, 500)))],
+)
+def test_letterbox_matches_opencv_blob(video_frames: list[np.ndarray], size, crop) -> None:
+    """cv2.dnn.blobFromImageWithParams(DNN_PMODE_LETTERBOX): same region (float32 factor,
+    truncated size, floor centring), same border, within one grey level (OpenCV's uint8
+    resize rounding, see test_matches_opencv_on_real_frames)."""
+    cv2 = pytest.importorskip("cv2")
+    params = cv2.dnn.Image2BlobParams()
+    params.size = size
+    params.paddingmode = cv2.dnn.DNN_PMODE_LETTERBOX
+    params.ddepth = cv2.CV_32F
+    params.borderValue = (114, 114, 114)
+    for frame in video_frames[::3]:
+        src = np.ascontiguousarray(frame if crop is None else frame[crop])
+        blob = cv2.dnn.blobFromImageWithParams(src, params)
+        spec = ImageSpec(*size, output_format="BGR", letterbox="opencv", pad_value=114, **RAW)
+        ours = preprocess.image(src, spec)
+        assert np.abs(blob - ours).max() <= 1.0
+        np.testing.assert_allclose(ours, reference.image(src, spec), rtol=0, atol=1e-3)
+
+
+def ultralytics_letterbox(img: np.ndarray, size: int, pad: int = 114) -> np.ndarray:
+    """YOLOv5/v8's LetterBox(auto=False, center=True), written out as its code does it."""
+    cv2 = pytest.importorskip("cv2")
+    h, w = img.shape[:2]
+    r = min(size / h, size / w)
+    new_w, new_h = int(round(w * r)), int(round(h * r))
+    dw, dh = (size - new_w) / 2, (size - new_h) / 2
+    if (w, h) != (new_w, new_h):
+        img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
+    left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
+    return cv2.copyMakeBorder(
+        img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(pad, pad, pad)
+    )
+
+
+@pytest.mark.parametrize("src_wh", [(1280, 720), (640, 480), (500, 333), (333, 500)])
+def test_letterbox_matches_ultralytics(video_frames: list[np.ndarray], src_wh) -> None:
+    cv2 = pytest.importorskip("cv2")
+    frame = cv2.resize(video_frames[0], src_wh)
+    theirs = ultralytics_letterbox(frame, 640)[:, :, ::-1].transpose(2, 0, 1)
+    spec = ImageSpec(640, 640, letterbox="ultralytics", pad_value=114, **RAW)
+    ours = preprocess.image(frame, spec)[0]
+    assert theirs.shape == ours.shape
+    assert np.abs(ours - theirs).max() <= 1.0
+
+
+@pytest.mark.parametrize(
+    "size", [(224, 224), (160, 120), (320, 240), (1000, 700), (700, 300), (640, 480), (213, 480)]
+)
+def test_area_matches_opencv(video_frames: list[np.ndarray], size) -> None:
+    """cv2.resize(INTER_AREA): reductions by integer and fractional factors (box averages),
+    enlargements and mixed cases (OpenCV's two-tap area rule). OpenCV rounds to uint8 and
+    uses fixed-point weights when enlarging: within one grey level, mean near the 0.25 of
+    uniform rounding."""
+    cv2 = pytest.importorskip("cv2")
+    frame = video_frames[6]  # 640x480
+    spec = ImageSpec(*size, output_format="BGR", interpolation="area", **RAW)
+    ours = preprocess.image(frame, spec)[0].transpose(1, 2, 0)
+    theirs = cv2.resize(frame, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    diff = np.abs(ours - theirs)
+    assert diff.max() <= 1.0 and diff.mean() <= 0.3
+    np.testing.assert_allclose(
+        ours, reference.image(frame, spec)[0].transpose(1, 2, 0), rtol=0, atol=1e-3
+    )
+
+
+@pytest.mark.parametrize("size", [(224, 224), (100, 75), (333, 500), (800, 600)])
+def test_antialias_matches_torch_and_pil(video_frames: list[np.ndarray], size) -> None:
+    """torchvision's resize(antialias=True) = torch interpolate(bilinear, antialias=True) in
+    float64: within 1e-4 grey levels times 1 (weights rounded to float32). PIL and torch on
+    uint8 round the horizontal pass to integers before the vertical one (0.5, carried through
+    a convex combination) and round again at the end (0.5), with 22-bit fixed-point weights:
+    within one level plus 1e-3."""
+    torch = pytest.importorskip("torch")
+    image_mod = pytest.importorskip("PIL.Image")
+    rgb = np.ascontiguousarray(video_frames[0][:, :, ::-1])
+    w, h = size
+    spec = ImageSpec(w, h, input_format="RGB", interpolation="bilinear_antialias", **RAW)
+    ours = preprocess.image(rgb, spec)[0]
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+    exact = torch.nn.functional.interpolate(
+        x.double(), size=(h, w), mode="bilinear", align_corners=False, antialias=True
+    )[0].numpy()
+    np.testing.assert_allclose(ours, exact, rtol=0, atol=1e-3)
+    pil = np.asarray(image_mod.fromarray(rgb).resize((w, h), image_mod.BILINEAR))
+    assert np.abs(ours - pil.transpose(2, 0, 1)).max() <= 1.0 + 1e-3
+
+
+@pytest.mark.parametrize("fmt", ["BGRA", "RGBA"])
+def test_four_channel_input(video_frames: list[np.ndarray], fmt: str) -> None:
+    cv2 = pytest.importorskip("cv2")
+    frame = video_frames[1]
+    code = cv2.COLOR_BGR2BGRA if fmt == "BGRA" else cv2.COLOR_BGR2RGBA
+    four = cv2.cvtColor(frame, code)
+    spec4 = ImageSpec(300, 200, input_format=fmt, output_format="RGB", **IMAGENET)
+    spec3 = ImageSpec(300, 200, input_format="BGR", output_format="RGB", **IMAGENET)
+    np.testing.assert_allclose(
+        preprocess.image(four, spec4), preprocess.image(frame, spec3), rtol=0, atol=DRIVER_TOL
+    )
+
+
+@pytest.mark.parametrize("size", ["native", (224, 224)])
+def test_colour_to_gray_matches_opencv(video_frames: list[np.ndarray], size) -> None:
+    """BT.601 luma as cv2.cvtColor(COLOR_BGR2GRAY): cvtColor rounds to uint8 (0.5, plus its
+    14-bit coefficients) and a resize adds up to one level: within 0.5 + 1e-2 at the frame's
+    own size, 1.5 grey levels resized."""
+    cv2 = pytest.importorskip("cv2")
+    frame = video_frames[2]
+    size = frame.shape[1::-1] if size == "native" else size
+    ours = preprocess.image(frame, ImageSpec(*size, output_format="GRAY", **RAW))[0, 0]
+    theirs = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), size).astype(np.float32)
+    bound = 0.5 + 1e-2 if size == frame.shape[1::-1] else 1.5
+    assert np.abs(ours - theirs).max() <= bound
+
+
+@pytest.mark.parametrize("fmt", ["NV12", "I420"])
+@pytest.mark.parametrize("size", [(640, 480), (224, 224), (300, 500)])
+def test_yuv_matches_opencv(video_frames: list[np.ndarray], fmt: str, size) -> None:
+    """Camera formats against cv2.cvtColor(COLOR_YUV2BGR_*) then cv2.resize: cvtColor rounds
+    to uint8 (0.5), the resize adds up to one level: within 0.5 at the frame's own size and 1.5
+    resized. GRAY output is the Y plane itself."""
+    cv2 = pytest.importorskip("cv2")
+    frame = video_frames[7]
+    buf = yuv_frames(frame)[fmt]
+    code = cv2.COLOR_YUV2BGR_NV12 if fmt == "NV12" else cv2.COLOR_YUV2BGR_I420
+    theirs = cv2.resize(cv2.cvtColor(buf, code), size).astype(np.float32)
+    spec = ImageSpec(*size, input_format=fmt, output_format="BGR", **RAW)
+    ours = preprocess.image(buf, spec)[0].transpose(1, 2, 0)
+    assert np.abs(ours - theirs).max() <= (0.5 + 1e-4 if size == (640, 480) else 1.5)
+    np.testing.assert_allclose(
+        ours, reference.image(buf, spec)[0].transpose(1, 2, 0), rtol=0, atol=1e-3
+    )
+    h = frame.shape[0]
+    gray = preprocess.image(
+        buf, ImageSpec(640, 480, input_format=fmt, output_format="GRAY", **RAW)
+    )[0, 0]
+    np.testing.assert_array_equal(gray, buf[:h])
+
+
+def test_yuv_planes_and_pitched_rows(video_frames: list[np.ndarray]) -> None:
+    """NV12 given as separate planes, with padded rows (a decoder's pitch), and I420 as
+    (Y, U, V), give the same tensor as the packed single array."""
+    frame = video_frames[7]
+    bufs = yuv_frames(frame)
+    h, w = frame.shape[:2]
+    spec_nv12 = ImageSpec(320, 240, input_format="NV12", **IMAGENET)
+    expected = preprocess.image(bufs["NV12"], spec_nv12)
+    pitched = np.zeros((h * 3 // 2, w + 64), np.uint8)[:, :w]
+    pitched[:] = bufs["NV12"]
+    y, uv = pitched[:h], pitched[h:]
+    np.testing.assert_array_equal(preprocess.image((y, uv), spec_nv12), expected)
+    np.testing.assert_array_equal(preprocess.image(pitched, spec_nv12), expected)
+    i420 = bufs["I420"]
+    u = i420[h : h + h // 4].reshape(h // 2, w // 2)
+    v = i420[h + h // 4 :].reshape(h // 2, w // 2)
+    spec_i420 = ImageSpec(320, 240, input_format="I420", **IMAGENET)
+    np.testing.assert_array_equal(
+        preprocess.image((i420[:h], u, v), spec_i420), preprocess.image(i420, spec_i420)
+    )
+
+
+@pytest.mark.parametrize(
+    ("frame", "fmt", "message"),
+    [
+        (np.zeros((7, 8), np.uint8), "NV12", r"shape \(H \* 3/2, W\) with even H and W"),
+        (np.zeros((6, 7), np.uint8), "I420", r"shape \(H \* 3/2, W\) with even H and W"),
+        (
+            (np.zeros((4, 4), np.uint8), np.zeros((2, 3, 2), np.uint8)),
+            "NV12",
+            r"UV plane must have shape \(2, 2, 2\)",
+        ),
+        ((np.zeros((4, 4), np.uint8),), "NV12", "NV12 takes 2 planes, got 1"),
+        (
+            (np.zeros((4, 4), np.uint8), np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.float32)),
+            "I420",
+            "plane 2 dtype must be uint8",
+        ),
+        (
+            (np.zeros((5, 4), np.uint8), np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8)),
+            "I420",
+            "even width and height",
+        ),
+    ],
+)
+def test_bad_yuv_input(frame, fmt: str, message: str) -> None:
+    with pytest.raises(PreprocessError, match=message):
+        preprocess.image(frame, ImageSpec(8, 8, input_format=fmt))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    h=st.integers(1, 120).map(lambda v: v * 2),
+    w=st.integers(1, 120).map(lambda v: v * 2),
+    ow=st.integers(1, 160),
+    oh=st.integers(1, 160),
+    fmt=st.sampled_from(["GRAY", "BGR", "RGBA", "NV12", "I420"]),
+    out_fmt=st.sampled_from(["GRAY", "RGB", "BGR"]),
+    interpolation=st.sampled_from(["bilinear", "area", "bilinear_antialias"]),
+    letterbox=st.sampled_from([None, "opencv", "ultralytics"]),
+    dtype=st.sampled_from(["float32", "float16"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_every_mode_matches_reference(
+    h, w, ow, oh, fmt, out_fmt, interpolation, letterbox, dtype, seed
+) -> None:
+    """Random sizes, formats, interpolations, letterboxes and dtypes against the float64
+    reference (float16: within a float16 rounding of the values' magnitude)."""
+    rng = np.random.default_rng(seed)
+    spec = ImageSpec(
+        ow,
+        oh,
+        input_format=fmt,
+        output_format=out_fmt,
+        interpolation=interpolation,
+        letterbox=letterbox,
+        pad_value=77,
+        dtype=dtype,
+    )
+    if fmt in ("NV12", "I420"):
+        frame = rng.integers(0, 256, (h * 3 // 2, w), dtype=np.uint8)
+    else:
+        frame = rng_image(rng, h, w, 0 if fmt == "GRAY" else spec.input_channels)
+    ours = preprocess.image(frame, spec).astype(np.float64)
+    expected = reference.image(frame, spec)
+    tol = REF_TOL if dtype == "float32" else 2e-3  # float16 keeps 11 bits; values here are <= 1
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=tol)

@@ -1,4 +1,6 @@
-// Bindings of cpp_ext/include/mmedge/image/preprocess.h.
+// Bindings of cpp_ext/include/mmedge/image/preprocess.h. Every argument is checked here (shape,
+// dtype, strides, sizes) before a kernel touches memory; problems raise ValueError naming the
+// argument.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -18,7 +20,103 @@ namespace mmedge::python {
 namespace {
 
 using image::OutType;
+using image::PixelFormat;
 using image::ResizeNormalizeParams;
+
+// One plane as memory: address, shape and byte strides (numpy's or __cuda_array_interface__'s).
+struct PlaneDesc {
+  uintptr_t ptr = 0;
+  std::vector<int64_t> shape;
+  std::vector<int64_t> strides;
+};
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument(message);
+}
+
+PixelFormat format_from_code(int code) {
+  require(code >= 0 && code <= 2,
+          "format must be 0 (packed), 1 (NV12) or 2 (I420), got " + std::to_string(code));
+  return static_cast<PixelFormat>(code);
+}
+
+image::Plane plane_of(const PlaneDesc& d) {
+  return image::Plane{reinterpret_cast<const uint8_t*>(d.ptr), d.strides[0], d.strides[1]};
+}
+
+// The source image the planes describe, or ValueError naming the plane and what is wrong.
+image::SrcImage source_from_planes(PixelFormat format, const std::vector<PlaneDesc>& planes) {
+  const size_t expected = format == PixelFormat::kPacked ? 1 : format == PixelFormat::kNV12 ? 2 : 3;
+  require(planes.size() == expected, "this format needs " + std::to_string(expected) +
+                                         " plane(s), got " + std::to_string(planes.size()));
+  for (size_t i = 0; i < planes.size(); ++i) {
+    require(planes[i].ptr != 0, "plane " + std::to_string(i) + " is null");
+    require(planes[i].strides.size() == planes[i].shape.size(),
+            "plane " + std::to_string(i) + " has " + std::to_string(planes[i].shape.size()) +
+                " dimensions but " + std::to_string(planes[i].strides.size()) + " strides");
+  }
+  image::SrcImage s;
+  s.format = format;
+  const PlaneDesc& p0 = planes[0];
+  if (format == PixelFormat::kPacked) {
+    require(p0.shape.size() == 3, "image must have shape (H, W, C), got " + shape_text(p0.shape));
+    require(p0.shape[2] >= 1 && p0.shape[2] <= image::kMaxChannels,
+            "image must have 1.." + std::to_string(image::kMaxChannels) + " channels, got " +
+                std::to_string(p0.shape[2]));
+    s.channels = static_cast<int>(p0.shape[2]);
+    s.channel_stride = p0.strides[2];
+  } else {
+    require(p0.shape.size() == 2, "Y plane must have shape (H, W), got " + shape_text(p0.shape));
+    s.channels = 4;  // R, G, B, Y
+  }
+  require(p0.shape[0] > 0 && p0.shape[1] > 0, "image is empty: " + std::to_string(p0.shape[0]) +
+                                                  "x" + std::to_string(p0.shape[1]) + " px");
+  require(p0.shape[0] < (1 << 30) && p0.shape[1] < (1 << 30), "image is too large");
+  s.height = static_cast<int>(p0.shape[0]);
+  s.width = static_cast<int>(p0.shape[1]);
+  s.planes[0] = plane_of(p0);
+  if (format == PixelFormat::kPacked) return s;
+  require(s.width % 2 == 0 && s.height % 2 == 0,
+          "YUV 4:2:0 images need an even width and height, got " + std::to_string(s.width) + "x" +
+              std::to_string(s.height) + " px");
+  const std::vector<int64_t> chroma = {s.height / 2, s.width / 2};
+  if (format == PixelFormat::kNV12) {
+    const PlaneDesc& uv = planes[1];
+    const std::vector<int64_t> want = {chroma[0], chroma[1], 2};
+    require(uv.shape == want, "UV plane must have shape " + shape_text(want) + " for a " +
+                                  std::to_string(s.width) + "x" + std::to_string(s.height) +
+                                  " image, got " + shape_text(uv.shape));
+    s.planes[1] = plane_of(uv);
+    s.channel_stride = uv.strides[2];
+  } else {
+    for (int i = 1; i <= 2; ++i) {
+      require(planes[i].shape == chroma, std::string(i == 1 ? "U" : "V") +
+                                             " plane must have shape " + shape_text(chroma) +
+                                             ", got " + shape_text(planes[i].shape));
+      s.planes[i] = plane_of(planes[i]);
+    }
+  }
+  return s;
+}
+
+PlaneDesc host_plane(const py::array& a, size_t index) {
+  require(
+      a.dtype().kind() == 'u' && a.itemsize() == 1,
+      "plane " + std::to_string(index) + " must be uint8, got " + std::string(py::str(a.dtype())));
+  PlaneDesc d;
+  d.ptr = reinterpret_cast<uintptr_t>(a.data());
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    d.shape.push_back(a.shape(i));
+    d.strides.push_back(a.strides(i));
+  }
+  return d;
+}
 
 OutType out_type_from_name(const std::string& name) {
   if (name == "float32") return OutType::kFloat32;
@@ -27,155 +125,173 @@ OutType out_type_from_name(const std::string& name) {
 }
 
 int64_t element_stride(int64_t bytes, int64_t itemsize, const char* what) {
-  if (bytes % itemsize != 0) {
-    throw std::invalid_argument(std::string("out ") + what + " stride of " + std::to_string(bytes) +
-                                " bytes is not a whole number of elements");
-  }
+  require(bytes % itemsize == 0, std::string("out ") + what + " stride of " +
+                                     std::to_string(bytes) +
+                                     " bytes is not a whole number of elements");
   return bytes / itemsize;
 }
 
-// The normalisation and geometry arguments common to the CPU and CUDA entry points.
-void fill_common(ResizeNormalizeParams& p, const std::vector<int>& src_channel,
-                 const std::vector<float>& alpha, const std::vector<float>& beta,
-                 const std::vector<float>& pad, const std::array<int, 4>& roi) {
-  const size_t n = src_channel.size();
-  if (n < 1 || n > static_cast<size_t>(image::kMaxChannels) || alpha.size() != n ||
-      beta.size() != n || pad.size() != n) {
-    throw std::invalid_argument(
-        "src_channel, alpha, beta and pad must have one entry per output channel (1.." +
-        std::to_string(image::kMaxChannels) + "), got " + std::to_string(src_channel.size()) +
-        ", " + std::to_string(alpha.size()) + ", " + std::to_string(beta.size()) + ", " +
-        std::to_string(pad.size()));
-  }
+// Colour matrix, bias, pad, region and interpolation, common to the CPU and CUDA entry points.
+void fill_common(ResizeNormalizeParams& p, const std::vector<std::vector<float>>& weight,
+                 const std::vector<float>& bias, const std::vector<float>& pad,
+                 const std::array<int, 4>& roi, int interpolation) {
+  const size_t n = weight.size();
+  require(n >= 1 && n <= static_cast<size_t>(image::kMaxChannels) && bias.size() == n &&
+              pad.size() == n,
+          "weight, bias and pad need one entry per output channel (1.." +
+              std::to_string(image::kMaxChannels) + "), got " + std::to_string(weight.size()) +
+              ", " + std::to_string(bias.size()) + ", " + std::to_string(pad.size()));
   p.norm.out_channels = static_cast<int>(n);
   for (size_t c = 0; c < n; ++c) {
-    p.norm.src_channel[c] = src_channel[c];
-    p.norm.alpha[c] = alpha[c];
-    p.norm.beta[c] = beta[c];
+    require(weight[c].size() <= static_cast<size_t>(image::kMaxChannels),
+            "weight row " + std::to_string(c) + " has " + std::to_string(weight[c].size()) +
+                " entries, at most " + std::to_string(image::kMaxChannels));
+    for (size_t k = 0; k < weight[c].size(); ++k) p.norm.weight[c][k] = weight[c][k];
+    p.norm.bias[c] = bias[c];
     p.norm.pad[c] = pad[c];
   }
   p.roi = image::Roi{roi[0], roi[1], roi[2], roi[3]};
+  require(interpolation >= 0 && interpolation <= 2,
+          "interpolation must be 0 (bilinear), 1 (area) or 2 (bilinear_antialias), got " +
+              std::to_string(interpolation));
+  p.interpolation = static_cast<image::Interpolation>(interpolation);
 }
 
-void set_dst_geometry(ResizeNormalizeParams& p, int64_t channels, int64_t height, int64_t width,
-                      int64_t plane_stride_bytes, int64_t row_stride_bytes,
-                      int64_t col_stride_bytes) {
+void set_dst_geometry(ResizeNormalizeParams& p, const std::vector<int64_t>& shape,
+                      const std::vector<int64_t>& strides) {
+  require(shape.size() == 3 && strides.size() == 3,
+          "out must have shape (C, H, W), got " + shape_text(shape));
   const int64_t itemsize = p.dst.type == OutType::kFloat16 ? 2 : 4;
-  if (channels != p.norm.out_channels) {
-    throw std::invalid_argument("out has " + std::to_string(channels) +
-                                " channels, the normalisation describes " +
-                                std::to_string(p.norm.out_channels));
-  }
-  if (col_stride_bytes != itemsize) {
-    throw std::invalid_argument("out rows must be contiguous (column stride " +
-                                std::to_string(col_stride_bytes) + " bytes, expected " +
-                                std::to_string(itemsize) + ")");
-  }
-  p.dst.height = static_cast<int>(height);
-  p.dst.width = static_cast<int>(width);
-  p.dst.plane_stride = element_stride(plane_stride_bytes, itemsize, "channel");
-  p.dst.row_stride = element_stride(row_stride_bytes, itemsize, "row");
+  require(shape[0] == p.norm.out_channels, "out has " + std::to_string(shape[0]) +
+                                               " channels, the colour matrix has " +
+                                               std::to_string(p.norm.out_channels) + " rows");
+  require(shape[1] > 0 && shape[2] > 0 && shape[1] < (1 << 30) && shape[2] < (1 << 30),
+          "out has an unusable size " + shape_text(shape));
+  require(strides[2] == itemsize, "out rows must be contiguous (column stride " +
+                                      std::to_string(strides[2]) + " bytes, expected " +
+                                      std::to_string(itemsize) + ")");
+  require(strides[0] > 0 && strides[1] > 0, "out strides must be positive");
+  p.dst.height = static_cast<int>(shape[1]);
+  p.dst.width = static_cast<int>(shape[2]);
+  p.dst.plane_stride = element_stride(strides[0], itemsize, "channel");
+  p.dst.row_stride = element_stride(strides[1], itemsize, "row");
 }
 
-void resize_normalize(const py::array& src, py::array& out, const std::vector<int>& src_channel,
-                      const std::vector<float>& alpha, const std::vector<float>& beta,
-                      const std::vector<float>& pad, const std::array<int, 4>& roi) {
-  if (src.ndim() != 3 || src.dtype().kind() != 'u' || src.itemsize() != 1) {
-    throw std::invalid_argument("src must be a uint8 array of shape (H, W, C), got ndim " +
-                                std::to_string(src.ndim()) + " dtype " +
-                                std::string(py::str(src.dtype())));
-  }
-  if (out.ndim() != 3 || out.dtype().kind() != 'f') {
-    throw std::invalid_argument("out must be a float32 or float16 array of shape (C, H, W)");
-  }
-  if (!out.writeable()) throw std::invalid_argument("out is read-only");
+ResizeNormalizeParams host_params(int format, const std::vector<py::array>& planes, py::array& out,
+                                  const std::vector<std::vector<float>>& weight,
+                                  const std::vector<float>& bias, const std::vector<float>& pad,
+                                  const std::array<int, 4>& roi, int interpolation) {
+  std::vector<PlaneDesc> descs;
+  for (size_t i = 0; i < planes.size(); ++i) descs.push_back(host_plane(planes[i], i));
   ResizeNormalizeParams p;
-  p.src = image::SrcImage{static_cast<const uint8_t*>(src.data()),
-                          static_cast<int>(src.shape(0)),
-                          static_cast<int>(src.shape(1)),
-                          static_cast<int>(src.shape(2)),
-                          src.strides(0),
-                          src.strides(1),
-                          src.strides(2)};
+  p.src = source_from_planes(format_from_code(format), descs);
+  require(out.dtype().kind() == 'f' && (out.itemsize() == 4 || out.itemsize() == 2),
+          "out must be float32 or float16, got " + std::string(py::str(out.dtype())));
+  require(out.writeable(), "out is read-only");
   p.dst.data = out.mutable_data();
-  p.dst.type = out_type_from_name(out.itemsize() == 2   ? "float16"
-                                  : out.itemsize() == 4 ? "float32"
-                                                        : "float64");
-  fill_common(p, src_channel, alpha, beta, pad, roi);
-  set_dst_geometry(p, out.shape(0), out.shape(1), out.shape(2), out.strides(0), out.strides(1),
-                   out.strides(2));
+  p.dst.type = out.itemsize() == 2 ? OutType::kFloat16 : OutType::kFloat32;
+  fill_common(p, weight, bias, pad, roi, interpolation);
+  std::vector<int64_t> shape, strides;
+  for (py::ssize_t i = 0; i < out.ndim(); ++i) {
+    shape.push_back(out.shape(i));
+    strides.push_back(out.strides(i));
+  }
+  set_dst_geometry(p, shape, strides);
+  const std::string err = image::validate(p);
+  require(err.empty(), err);
+  return p;
+}
+
+void resize_normalize(int format, const std::vector<py::array>& planes, py::array& out,
+                      const std::vector<std::vector<float>>& weight, const std::vector<float>& bias,
+                      const std::vector<float>& pad, const std::array<int, 4>& roi,
+                      int interpolation) {
+  const ResizeNormalizeParams p =
+      host_params(format, planes, out, weight, bias, pad, roi, interpolation);
   py::gil_scoped_release release;
   image::resize_normalize_cpu(p);
 }
 
+std::string cpu_driver(int format, const std::vector<py::array>& planes, py::array& out,
+                       const std::vector<std::vector<float>>& weight,
+                       const std::vector<float>& bias, const std::vector<float>& pad,
+                       const std::array<int, 4>& roi, int interpolation) {
+  return image::cpu_driver_name(
+      host_params(format, planes, out, weight, bias, pad, roi, interpolation));
+}
+
 #if defined(MMEDGE_WITH_CUDA)
-void resize_normalize_cuda(uintptr_t src_ptr, const std::array<int64_t, 3>& src_shape,
-                           const std::array<int64_t, 3>& src_strides, uintptr_t out_ptr,
-                           const std::string& out_dtype, const std::array<int64_t, 3>& out_shape,
-                           const std::array<int64_t, 3>& out_strides,
-                           const std::vector<int>& src_channel, const std::vector<float>& alpha,
-                           const std::vector<float>& beta, const std::vector<float>& pad,
-                           const std::array<int, 4>& roi, uintptr_t stream) {
+void resize_normalize_cuda(int format, const std::vector<PlaneDesc>& planes, uintptr_t out_ptr,
+                           const std::string& out_dtype, const std::vector<int64_t>& out_shape,
+                           const std::vector<int64_t>& out_strides,
+                           const std::vector<std::vector<float>>& weight,
+                           const std::vector<float>& bias, const std::vector<float>& pad,
+                           const std::array<int, 4>& roi, int interpolation, int batch,
+                           int64_t src_image_stride, int64_t dst_image_stride, uintptr_t stream) {
   ResizeNormalizeParams p;
-  p.src = image::SrcImage{reinterpret_cast<const uint8_t*>(src_ptr),
-                          static_cast<int>(src_shape[0]),
-                          static_cast<int>(src_shape[1]),
-                          static_cast<int>(src_shape[2]),
-                          src_strides[0],
-                          src_strides[1],
-                          src_strides[2]};
+  p.src = source_from_planes(format_from_code(format), planes);
+  require(out_ptr != 0, "out is null");
   p.dst.data = reinterpret_cast<void*>(out_ptr);
   p.dst.type = out_type_from_name(out_dtype);
-  fill_common(p, src_channel, alpha, beta, pad, roi);
-  set_dst_geometry(p, out_shape[0], out_shape[1], out_shape[2], out_strides[0], out_strides[1],
-                   out_strides[2]);
+  fill_common(p, weight, bias, pad, roi, interpolation);
+  set_dst_geometry(p, out_shape, out_strides);
+  const int64_t itemsize = p.dst.type == OutType::kFloat16 ? 2 : 4;
   int code = 0;
   {
     py::gil_scoped_release release;
-    code = image::resize_normalize_cuda(p, reinterpret_cast<void*>(stream));
+    code = image::resize_normalize_cuda(p, batch, src_image_stride, dst_image_stride / itemsize,
+                                        reinterpret_cast<void*>(stream));
   }
-  if (code != 0)
+  if (code != 0) {
     throw std::runtime_error("resize_normalize CUDA launch failed, error " + std::to_string(code));
+  }
 }
 #endif
-
-const char* cpu_driver(const py::array& src) {
-  ResizeNormalizeParams p;
-  p.src = image::SrcImage{static_cast<const uint8_t*>(src.data()),
-                          static_cast<int>(src.shape(0)),
-                          static_cast<int>(src.shape(1)),
-                          static_cast<int>(src.shape(2)),
-                          src.strides(0),
-                          src.strides(1),
-                          src.strides(2)};
-  return image::cpu_driver_name(p);
-}
 
 }  // namespace
 
 void bind_image(py::module_& m) {
-  m.def("resize_normalize", &resize_normalize, py::arg("src"), py::arg("out"),
-        py::arg("src_channel"), py::arg("alpha"), py::arg("beta"), py::arg("pad"), py::arg("roi"),
-        R"doc(Fused bilinear resize + channel pick + normalise + HWC -> CHW, on the CPU.
-
-src: uint8 array (H, W, C), any strides. out: float32 or float16 array (C_out, H_out, W_out)
-with contiguous rows, written in place. For output channel c:
-    out[c] = alpha[c] * bilinear(src[..., src_channel[c]]) + beta[c]
-inside roi = (x, y, width, height) px of the output, and pad[c] outside it. Bilinear follows
-OpenCV INTER_LINEAR (half-pixel centres, edge clamp). Releases the GIL.)doc");
-  m.def("cpu_driver", &cpu_driver, py::arg("src"),
-        "Name of the CPU driver resize_normalize would use for src: 'avx2' or 'scalar'.");
+  constexpr const char* kArgsDoc = R"doc(
+format: 0 packed (GRAY/BGR/RGB/BGRA/RGBA: planes = [uint8 (H, W, C)]), 1 NV12 (planes =
+    [Y (H, W), UV (H/2, W/2, 2)]), 2 I420 (planes = [Y (H, W), U (H/2, W/2), V (H/2, W/2)]);
+    any strides. YUV sources give the values R, G, B, Y (BT.601 limited range, as cv::cvtColor).
+out: float32 or float16 (C_out, H_out, W_out) with contiguous rows, written in place.
+weight (C_out rows of up to 4), bias, pad: out[c] = sum_k weight[c][k] * v[k] + bias[c] inside
+    roi = (x, y, width, height) px of the output, pad[c] outside it.
+interpolation: 0 bilinear (OpenCV INTER_LINEAR), 1 area (OpenCV INTER_AREA), 2 antialiased
+    bilinear (PIL BILINEAR, torchvision antialias=True).)doc";
+  m.def("resize_normalize", &resize_normalize, py::arg("format"), py::arg("planes"), py::arg("out"),
+        py::arg("weight"), py::arg("bias"), py::arg("pad"), py::arg("roi"),
+        py::arg("interpolation") = 0,
+        (std::string("Fused resize + colour + normalise + HWC -> CHW on the CPU; releases the "
+                     "GIL.\n") +
+         kArgsDoc)
+            .c_str());
+  m.def("cpu_driver", &cpu_driver, py::arg("format"), py::arg("planes"), py::arg("out"),
+        py::arg("weight"), py::arg("bias"), py::arg("pad"), py::arg("roi"),
+        py::arg("interpolation") = 0,
+        "Name of the CPU driver resize_normalize would use: 'avx2', 'scalar' or 'separable'.");
   m.def("cpu_simd", &image::best_cpu_driver,
         "The best CPU driver of this build on this CPU: 'avx2' or 'scalar'.");
   m.def("force_scalar_driver", &image::force_scalar_driver, py::arg("force"),
         "Makes the CPU kernels use the portable scalar driver (for comparing drivers in tests).");
 #if defined(MMEDGE_WITH_CUDA)
-  m.def("resize_normalize_cuda", &resize_normalize_cuda, py::arg("src_ptr"), py::arg("src_shape"),
-        py::arg("src_strides"), py::arg("out_ptr"), py::arg("out_dtype"), py::arg("out_shape"),
-        py::arg("out_strides"), py::arg("src_channel"), py::arg("alpha"), py::arg("beta"),
-        py::arg("pad"), py::arg("roi"), py::arg("stream") = 0,
-        R"doc(resize_normalize on the GPU: device pointers, shapes and byte strides as in
-__cuda_array_interface__, launched on `stream` (a cudaStream_t as int; 0 = default stream).)doc");
+  py::class_<PlaneDesc>(m, "PlaneDesc", "A plane in memory: address, shape, byte strides.")
+      .def(py::init([](uintptr_t ptr, std::vector<int64_t> shape, std::vector<int64_t> strides) {
+             return PlaneDesc{ptr, std::move(shape), std::move(strides)};
+           }),
+           py::arg("ptr"), py::arg("shape"), py::arg("strides"));
+  m.def("resize_normalize_cuda", &resize_normalize_cuda, py::arg("format"), py::arg("planes"),
+        py::arg("out_ptr"), py::arg("out_dtype"), py::arg("out_shape"), py::arg("out_strides"),
+        py::arg("weight"), py::arg("bias"), py::arg("pad"), py::arg("roi"),
+        py::arg("interpolation") = 0, py::arg("batch") = 1, py::arg("src_image_stride") = 0,
+        py::arg("dst_image_stride") = 0, py::arg("stream") = 0,
+        (std::string("resize_normalize on the GPU for `batch` images: planes are PlaneDesc of "
+                     "device memory, image i is offset by i * src_image_stride bytes (every "
+                     "plane) and i * dst_image_stride bytes (out); launched on `stream` (a "
+                     "cudaStream_t as int, 0 = default stream).\n") +
+         kArgsDoc)
+            .c_str());
 #endif
 }
 

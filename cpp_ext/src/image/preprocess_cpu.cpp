@@ -1,5 +1,5 @@
-// CPU driver of the fused image preprocessing (resize_normalize_cpu) and the argument checks
-// shared with the CUDA launcher.
+// CPU entry point of the fused image preprocessing (resize_normalize_cpu), the scalar two-tap
+// driver, and the argument checks shared with the CUDA launcher.
 #include <algorithm>
 #include <atomic>
 #include <sstream>
@@ -25,31 +25,73 @@ bool cpu_has_avx2() {
 
 bool use_avx2(const ResizeNormalizeParams& p) {
   return !g_force_scalar.load(std::memory_order_relaxed) && cpu_has_avx2() &&
-         detail::simd_layout_ok(p.src);
+         detail::simd_layout_ok(p.src) && !uses_separable_filter(p);
 }
 
-// Sets columns [x_begin, x_end) of output row `row` of every plane to the pad value.
-void fill_pad(const ResizeNormalizeParams& p, int row, int x_begin, int x_end) {
-  for (int c = 0; c < p.norm.out_channels; ++c) {
-    const int64_t base = static_cast<int64_t>(row) * p.dst.row_stride;
-    for (int x = x_begin; x < x_end; ++x) detail::store_value(p.dst, c, base + x, p.norm.pad[c]);
+const char* format_name(PixelFormat f) {
+  switch (f) {
+    case PixelFormat::kPacked:
+      return "packed";
+    case PixelFormat::kNV12:
+      return "NV12";
+    case PixelFormat::kI420:
+      return "I420";
+  }
+  return "unknown";
+}
+
+void check_source(const SrcImage& s, std::ostringstream& err) {
+  const int planes = s.format == PixelFormat::kPacked ? 1 : s.format == PixelFormat::kNV12 ? 2 : 3;
+  if (s.format != PixelFormat::kPacked && s.format != PixelFormat::kNV12 &&
+      s.format != PixelFormat::kI420) {
+    err << "source format code " << static_cast<int>(s.format) << " is unknown";
+    return;
+  }
+  for (int i = 0; i < planes; ++i) {
+    if (s.planes[i].data == nullptr) {
+      err << format_name(s.format) << " source plane " << i << " is null";
+      return;
+    }
+  }
+  if (s.height <= 0 || s.width <= 0) {
+    err << "source image is empty: " << s.height << "x" << s.width << " px";
+  } else if (s.format == PixelFormat::kPacked && (s.channels < 1 || s.channels > kMaxChannels)) {
+    err << "source channels must be 1.." << kMaxChannels << ", got " << s.channels;
+  } else if (s.format != PixelFormat::kPacked && (s.width % 2 || s.height % 2)) {
+    err << format_name(s.format) << " needs an even width and height, got " << s.width << "x"
+        << s.height << " px";
+  } else if (s.format != PixelFormat::kPacked && s.channels != 4) {
+    err << format_name(s.format) << " sources yield 4 values (R, G, B, Y), got channels "
+        << s.channels;
   }
 }
 
 }  // namespace
 
+bool uses_separable_filter(const ResizeNormalizeParams& p) {
+  switch (p.interpolation) {
+    case Interpolation::kBilinearAntialias:
+      return true;
+    case Interpolation::kArea:
+      // OpenCV averages areas only when no axis is enlarged; otherwise it blends two taps.
+      return p.src.width >= p.roi.width && p.src.height >= p.roi.height;
+    case Interpolation::kBilinear:
+      return false;
+  }
+  return false;
+}
+
+TapRule two_tap_rule(const ResizeNormalizeParams& p) {
+  return p.interpolation == Interpolation::kArea ? TapRule::kAreaUpscale : TapRule::kLinear;
+}
+
 std::string validate(const ResizeNormalizeParams& p) {
   std::ostringstream err;
-  const SrcImage& s = p.src;
+  check_source(p.src, err);
+  if (!err.str().empty()) return err.str();
   const DstPlanes& d = p.dst;
   const Roi& r = p.roi;
-  if (s.data == nullptr)
-    err << "source data is null";
-  else if (s.height <= 0 || s.width <= 0)
-    err << "source image is empty: " << s.height << "x" << s.width << " px";
-  else if (s.channels < 1 || s.channels > kMaxChannels)
-    err << "source channels must be 1.." << kMaxChannels << ", got " << s.channels;
-  else if (d.data == nullptr)
+  if (d.data == nullptr)
     err << "output data is null";
   else if (d.height <= 0 || d.width <= 0)
     err << "output size must be positive, got " << d.height << "x" << d.width << " px";
@@ -66,12 +108,17 @@ std::string validate(const ResizeNormalizeParams& p) {
            r.y + r.height > d.height)
     err << "resize region " << r.width << "x" << r.height << "+" << r.x << "+" << r.y
         << " does not fit the " << d.width << "x" << d.height << " output";
+  else if (p.interpolation != Interpolation::kBilinear && p.interpolation != Interpolation::kArea &&
+           p.interpolation != Interpolation::kBilinearAntialias)
+    err << "interpolation code " << static_cast<int>(p.interpolation) << " is unknown";
   else {
-    for (int c = 0; c < p.norm.out_channels; ++c) {
-      if (p.norm.src_channel[c] < 0 || p.norm.src_channel[c] >= s.channels) {
-        err << "output channel " << c << " reads source channel " << p.norm.src_channel[c]
-            << ", but the source has " << s.channels;
-        break;
+    for (int c = 0; c < p.norm.out_channels && err.str().empty(); ++c) {
+      for (int k = p.src.channels; k < kMaxChannels; ++k) {
+        if (p.norm.weight[c][k] != 0.0f) {
+          err << "output channel " << c << " reads source value " << k << ", but the source has "
+              << p.src.channels;
+          break;
+        }
       }
     }
   }
@@ -80,15 +127,16 @@ std::string validate(const ResizeNormalizeParams& p) {
 
 namespace detail {
 
-ResizePlan make_plan(const ResizeNormalizeParams& p, bool simd) {
+ResizePlan make_plan(const ResizeNormalizeParams& p, int used, TapRule rule, bool simd) {
   ResizePlan plan;
   plan.params = &p;
-  const double sx = linear_scale(p.src.width, p.roi.width);
-  const double sy = linear_scale(p.src.height, p.roi.height);
+  plan.used = used;
   plan.xtaps.resize(p.roi.width);
   plan.ytaps.resize(p.roi.height);
-  for (int x = 0; x < p.roi.width; ++x) plan.xtaps[x] = linear_tap(x, sx, p.src.width);
-  for (int y = 0; y < p.roi.height; ++y) plan.ytaps[y] = linear_tap(y, sy, p.src.height);
+  for (int x = 0; x < p.roi.width; ++x) plan.xtaps[x] = tap_for(rule, x, p.src.width, p.roi.width);
+  for (int y = 0; y < p.roi.height; ++y) {
+    plan.ytaps[y] = tap_for(rule, y, p.src.height, p.roi.height);
+  }
   if (simd) {
     const int64_t row_bytes = static_cast<int64_t>(p.src.width) * p.src.channels;
     const size_t n = plan.xtaps.size();
@@ -106,51 +154,67 @@ ResizePlan make_plan(const ResizeNormalizeParams& p, bool simd) {
   return plan;
 }
 
+void fill_pad(const ResizeNormalizeParams& p, int row, int x_begin, int x_end) {
+  for (int c = 0; c < p.norm.out_channels; ++c) {
+    const int64_t base = static_cast<int64_t>(row) * p.dst.row_stride;
+    for (int x = x_begin; x < x_end; ++x) store_value(p.dst, c, base + x, p.norm.pad[c]);
+  }
+}
+
 void resize_row_scalar(const ResizePlan& plan, int y, int x_begin, int x_end) {
   const ResizeNormalizeParams& p = *plan.params;
   const SrcImage& s = p.src;
   const LinearTap ty = plan.ytaps[y];
-  const uint8_t* row0 = s.data + ty.i0 * s.row_stride;
-  const uint8_t* row1 = s.data + ty.i1 * s.row_stride;
   const int64_t out_row = static_cast<int64_t>(p.roi.y + y) * p.dst.row_stride + p.roi.x;
+  float v00[kMaxChannels], v01[kMaxChannels], v10[kMaxChannels], v11[kMaxChannels];
+  float v[kMaxChannels] = {0, 0, 0, 0};
   for (int x = x_begin; x < x_end; ++x) {
     const LinearTap tx = plan.xtaps[x];
-    const int64_t a = tx.i0 * s.col_stride;
-    const int64_t b = tx.i1 * s.col_stride;
+    read_pixel(s, tx.i0, ty.i0, v00);
+    read_pixel(s, tx.i1, ty.i0, v01);
+    read_pixel(s, tx.i0, ty.i1, v10);
+    read_pixel(s, tx.i1, ty.i1, v11);
+    for (int k = 0; k < s.channels; ++k) {
+      if (plan.used & (1 << k)) v[k] = bilinear(v00[k], v01[k], v10[k], v11[k], tx.w, ty.w);
+    }
     for (int c = 0; c < p.norm.out_channels; ++c) {
-      const int64_t k = p.norm.src_channel[c] * s.channel_stride;
-      const float v = bilinear(row0[a + k], row0[b + k], row1[a + k], row1[b + k], tx.w, ty.w);
-      store_value(p.dst, c, out_row + x, normalize_value(p.norm, c, v));
+      store_value(p.dst, c, out_row + x, apply_normalize(p.norm, c, v));
     }
   }
 }
 
 }  // namespace detail
 
-void resize_normalize_cpu(const ResizeNormalizeParams& p) {
-  const std::string err = validate(p);
+void resize_normalize_cpu(const ResizeNormalizeParams& params) {
+  const std::string err = validate(params);
   if (!err.empty()) throw std::invalid_argument(err);
+  ResizeNormalizeParams p = params;
+  const int used = prepare_normalize(p.norm);
+  if (uses_separable_filter(p)) {
+    detail::resize_separable_cpu(p, used);
+    return;
+  }
   const bool avx2 = use_avx2(p);
-  const detail::ResizePlan plan = detail::make_plan(p, avx2);
+  const detail::ResizePlan plan = detail::make_plan(p, used, two_tap_rule(p), avx2);
+  detail::RowFunction simd_row = nullptr;
+#if defined(MMEDGE_HAVE_AVX2)
+  if (avx2) simd_row = detail::select_row_avx2(plan);
+#endif
   const int roi_end_x = p.roi.x + p.roi.width;
   auto rows = [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int y = static_cast<int>(row) - p.roi.y;
       if (y < 0 || y >= p.roi.height) {
-        fill_pad(p, static_cast<int>(row), 0, p.dst.width);
+        detail::fill_pad(p, static_cast<int>(row), 0, p.dst.width);
         continue;
       }
-      fill_pad(p, static_cast<int>(row), 0, p.roi.x);
-#if defined(MMEDGE_HAVE_AVX2)
-      if (avx2) {
-        detail::resize_row_avx2(plan, y);
+      detail::fill_pad(p, static_cast<int>(row), 0, p.roi.x);
+      if (simd_row != nullptr) {
+        simd_row(plan, y);
       } else {
         detail::resize_row_scalar(plan, y, 0, p.roi.width);
       }
-#else
-      detail::resize_row_scalar(plan, y, 0, p.roi.width);
-#endif
-      fill_pad(p, static_cast<int>(row), roi_end_x, p.dst.width);
+      detail::fill_pad(p, static_cast<int>(row), roi_end_x, p.dst.width);
     }
   };
   // About 16k output pixels per chunk: below that, waking a thread costs more than it saves.
@@ -159,6 +223,7 @@ void resize_normalize_cpu(const ResizeNormalizeParams& p) {
 }
 
 const char* cpu_driver_name(const ResizeNormalizeParams& p) {
+  if (uses_separable_filter(p)) return "separable";
   return use_avx2(p) ? "avx2" : "scalar";
 }
 

@@ -1,4 +1,4 @@
-// Per-call tables of the CPU drivers of resize_normalize_cpu(): the bilinear taps of every
+// Per-call tables of the fused two-tap CPU drivers of resize_normalize_cpu(): the taps of every
 // output column and row, plus the byte offsets the SIMD driver loads from.
 #pragma once
 
@@ -11,10 +11,14 @@
 
 namespace mmedge::image::detail {
 
+struct ResizePlan;
+using RowFunction = void (*)(const ResizePlan& plan, int y);
+
 struct ResizePlan {
-  const ResizeNormalizeParams* params = nullptr;
-  std::vector<LinearTap> xtaps;  // one per roi column
-  std::vector<LinearTap> ytaps;  // one per roi row
+  const ResizeNormalizeParams* params = nullptr;  // with norm.pick[] prepared
+  int used = 0;                                   // bit k: some output channel reads source value k
+  std::vector<LinearTap> xtaps;                   // one per roi column
+  std::vector<LinearTap> ytaps;                   // one per roi row
 
   // SIMD load tables, one entry per roi column (filled only for the SIMD driver): byte
   // offsets of pixels xtaps[x].i0 and .i1 in a row, so a 32-bit load there holds the pixel's
@@ -25,8 +29,8 @@ struct ResizePlan {
   int simd_columns = 0;
 };
 
-// Taps of every roi column and row (and the gather tables when `simd`).
-ResizePlan make_plan(const ResizeNormalizeParams& p, bool simd);
+// Taps of every roi column and row by `rule` (and the load tables when `simd`).
+ResizePlan make_plan(const ResizeNormalizeParams& p, int used, TapRule rule, bool simd);
 
 // Writes one output value (float or half) of plane `c` at element index `i`.
 inline void store_value(const DstPlanes& d, int c, int64_t i, float v) {
@@ -38,21 +42,31 @@ inline void store_value(const DstPlanes& d, int c, int64_t i, float v) {
   }
 }
 
-// Bilinear + normalise of roi row `y`, columns [x_begin, x_end), with the shared scalar math.
+// Sets columns [x_begin, x_end) of output row `row` of every plane to the pad value.
+void fill_pad(const ResizeNormalizeParams& p, int row, int x_begin, int x_end);
+
+// Two-tap resize + colour + normalise of roi row `y`, columns [x_begin, x_end), with the
+// shared scalar math; any source format.
 void resize_row_scalar(const ResizePlan& plan, int y, int x_begin, int x_end);
 
 #if defined(MMEDGE_HAVE_AVX2)
-// The same row with AVX2 gathers, FMA and F16C; needs make_plan(simd=true), simd_layout_ok()
-// and a CPU with those extensions. Defined in preprocess_avx2.cpp.
-void resize_row_avx2(const ResizePlan& plan, int y);
+// The AVX2 + FMA + F16C row function for this plan's channel counts and colour matrix, or
+// nullptr when there is none (then the scalar driver runs). Needs make_plan(simd=true),
+// simd_layout_ok() and a CPU with those extensions. Defined in preprocess_avx2.cpp.
+RowFunction select_row_avx2(const ResizePlan& plan);
 #endif
 
 // Whether the SIMD driver can read `src`: packed pixels (col_stride == channels, channel
 // stride 1), 1, 3 or 4 channels, and rows of at least 4 bytes for the 32-bit loads.
 inline bool simd_layout_ok(const SrcImage& s) {
-  return s.channel_stride == 1 && s.col_stride == s.channels &&
+  return s.format == PixelFormat::kPacked && s.channel_stride == 1 &&
+         s.planes[0].col_stride == s.channels &&
          (s.channels == 1 || s.channels == 3 || s.channels == 4) &&
          static_cast<int64_t>(s.width) * s.channels >= 4;
 }
+
+// Area reduction and antialiased bilinear: horizontal pass into a float buffer, then vertical
+// pass + colour + normalise. Defined in resample_cpu.cpp.
+void resize_separable_cpu(const ResizeNormalizeParams& p, int used);
 
 }  // namespace mmedge::image::detail

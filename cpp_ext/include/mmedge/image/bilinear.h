@@ -45,6 +45,36 @@ MMEDGE_HD LinearTap linear_tap(int dst, double scale, int src_size) {
   return LinearTap{i0, i1, w};
 }
 
+// OpenCV's INTER_AREA when an axis is enlarged: two taps again, but the weight is the share
+// of destination pixel d that overlaps source pixel floor(d * scale) + 1, so enlarged pixels
+// keep flat centres and blend only at their edges. `inv_scale` = dst_size / src_size.
+MMEDGE_HD LinearTap area_upscale_tap(int dst, double scale, double inv_scale, int src_size) {
+  int i0 = static_cast<int>(floor(dst * scale));
+  float w = static_cast<float>((dst + 1) - (i0 + 1) * inv_scale);
+  w = w <= 0.0f ? 0.0f : w - floorf(w);
+  if (i0 < 0) {
+    i0 = 0;
+    w = 0.0f;
+  }
+  if (i0 >= src_size - 1) {
+    i0 = src_size - 1;
+    w = 0.0f;
+  }
+  const int i1 = i0 + 1 < src_size ? i0 + 1 : i0;
+  return LinearTap{i0, i1, w};
+}
+
+// The tap rule of the fused two-tap drivers.
+enum class TapRule : int { kLinear = 0, kAreaUpscale = 1 };
+
+MMEDGE_HD LinearTap tap_for(TapRule rule, int dst, int src_size, int dst_size) {
+  const double scale = linear_scale(src_size, dst_size);
+  if (rule == TapRule::kAreaUpscale) {
+    return area_upscale_tap(dst, scale, static_cast<double>(dst_size) / src_size, src_size);
+  }
+  return linear_tap(dst, scale, src_size);
+}
+
 // a + w * (b - a): the interpolation every driver uses, so that CPU, SIMD and CUDA agree.
 MMEDGE_HD float lerp(float a, float b, float w) { return a + w * (b - a); }
 

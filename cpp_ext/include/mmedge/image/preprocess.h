@@ -1,5 +1,6 @@
-// Fused image preprocessing: bilinear resize + channel order + (x * scale - mean) / std +
-// HWC -> planar (NCHW) + float32/float16, in one pass over the output with no intermediates.
+// Fused image preprocessing: resize (bilinear, area, antialiased bilinear) + colour conversion
+// (packed and YUV 4:2:0 sources) + (x * scale - mean) / std + HWC -> planar (NCHW) +
+// float32/float16, in one pass over the output for the two-tap modes.
 //
 // The output is `norm.out_channels` planes of dst.height x dst.width elements. The source is
 // resized into the region `roi` of those planes; everything outside it is set to norm.pad[c]
@@ -9,22 +10,19 @@
 #include <cstdint>
 #include <string>
 
+#include "mmedge/image/bilinear.h"
 #include "mmedge/image/normalize.h"
+#include "mmedge/image/pixel.h"
 
 namespace mmedge::image {
 
 enum class OutType : int { kFloat32 = 0, kFloat16 = 1 };
 
-// An 8-bit image with interleaved channels (HWC), anywhere in memory. Strides are in bytes and
-// may be negative (flipped views) or larger than the packed size (crops).
-struct SrcImage {
-  const uint8_t* data = nullptr;
-  int height = 0;              // rows, px
-  int width = 0;               // columns, px
-  int channels = 0;            // 1..kMaxChannels
-  int64_t row_stride = 0;      // bytes between rows
-  int64_t col_stride = 0;      // bytes between pixels of a row
-  int64_t channel_stride = 1;  // bytes between channels of a pixel
+// How the source is sampled.
+enum class Interpolation : int {
+  kBilinear = 0,           // cv::resize INTER_LINEAR
+  kArea = 1,               // cv::resize INTER_AREA
+  kBilinearAntialias = 2,  // PIL BILINEAR, torchvision antialias=True
 };
 
 // Output planes of one image: plane c, row y, column x is at
@@ -51,16 +49,22 @@ struct ResizeNormalizeParams {
   DstPlanes dst;
   Roi roi;
   Normalize norm;
+  Interpolation interpolation = Interpolation::kBilinear;
 };
 
 // Returns an empty string when `p` is valid, else a message naming the bad field and its value.
 std::string validate(const ResizeNormalizeParams& p);
 
+// Whether `p` runs as a separable filter (area reduction in both axes, antialiased bilinear)
+// rather than the fused two-tap pass; and the two-tap rule otherwise.
+bool uses_separable_filter(const ResizeNormalizeParams& p);
+TapRule two_tap_rule(const ResizeNormalizeParams& p);
+
 // Runs on the CPU (SIMD where the CPU has it, threads from mmedge::parallel). Throws
 // std::invalid_argument with validate()'s message on bad parameters.
 void resize_normalize_cpu(const ResizeNormalizeParams& p);
 
-// Which CPU driver resize_normalize_cpu() would pick for `p`: "avx2" or "scalar".
+// Which CPU driver resize_normalize_cpu() would pick for `p`: "avx2", "scalar" or "separable".
 const char* cpu_driver_name(const ResizeNormalizeParams& p);
 
 // The best CPU driver this build and CPU offer for packed images: "avx2" or "scalar".
@@ -70,10 +74,13 @@ const char* best_cpu_driver();
 void force_scalar_driver(bool force);
 
 #if defined(MMEDGE_WITH_CUDA)
-// Launches the CUDA kernel on `stream` (a cudaStream_t; nullptr = the default stream).
-// src.data and dst.data are device pointers. Returns a CUDA error code (0 = cudaSuccess), or
-// throws std::invalid_argument with validate()'s message on bad parameters.
-int resize_normalize_cuda(const ResizeNormalizeParams& p, void* stream);
+// Launches the CUDA kernels for `batch` images on `stream` (a cudaStream_t; nullptr = the
+// default stream). Image i reads src with every plane pointer advanced by i * src_image_stride
+// bytes and writes dst advanced by i * dst_image_stride elements. Pointers are device pointers.
+// Returns a CUDA error code (0 = cudaSuccess), or throws std::invalid_argument with
+// validate()'s message on bad parameters.
+int resize_normalize_cuda(const ResizeNormalizeParams& p, int batch, int64_t src_image_stride,
+                          int64_t dst_image_stride, void* stream);
 #endif
 
 }  // namespace mmedge::image
