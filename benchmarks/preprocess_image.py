@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
+
 import mmedge
 from mmedge import preprocess
 
@@ -211,6 +212,7 @@ def run_cuda(args: argparse.Namespace) -> None:
     device frame; per-call wall time including a stream synchronise, as a pipeline sees it."""
     import torch
     import torch.nn.functional as F
+
     from mmedge.cuda import DeviceArray
 
     frame, source = test_frame(Path(args.data))

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
+
 from mmedge import preprocess as pp
 from mmedge._version import __version__
 from mmedge.backends.ort import OrtBackend
@@ -26,7 +28,6 @@ from mmedge.errors import ExportError, ParityError
 from mmedge.export.onnx_export import DEFAULT_OPSET, to_onnx
 from mmedge.export.writer import write_bundle
 from mmedge.parity import ParityReport, ParityTolerance, compare
-from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
 from mmedge import preprocess as pp
 from mmedge.backends.ort import OrtBackend
 from mmedge.bundle import Bundle

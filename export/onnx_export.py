@@ -14,6 +14,7 @@ from typing import Any
 
 import onnx
 import torch
+
 from mmedge.errors import ExportError
 
 log = logging.getLogger(__name__)

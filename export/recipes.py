@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from mmedge import preprocess as pp
 from mmedge.datasets import load_mnist
 from mmedge.export.bundle_export import export_bundle

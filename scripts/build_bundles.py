@@ -36,8 +36,9 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    import mmedge
     import torch
+
+    import mmedge
     from mmedge.export.recipes import render_digit_frames, save_frames, train_mnist
 
     result = train_mnist(args.out / "mnist_cnn.mmb", data_root=args.data, epochs=args.epochs)

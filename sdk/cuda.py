@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from mmedge._ext import C
 from mmedge.errors import BackendError, PreprocessError
 

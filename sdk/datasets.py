@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from mmedge.errors import MMEdgeError
 
 _IDX_DTYPES = {

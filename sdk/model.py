@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from mmedge import preprocess as pp
 from mmedge.backends import BACKEND_FORMATS, Backend, available_backends, create_backend
 from mmedge.bundle import Artifact, Bundle

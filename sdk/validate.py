@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from mmedge.backends import BACKEND_FORMATS, available_backends, create_backend
 from mmedge.bundle import Bundle
 from mmedge.errors import BundleError

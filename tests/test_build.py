@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from mmedge._ext import C
 
 REPO = Path(__file__).resolve().parents[1]

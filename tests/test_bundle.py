@@ -11,8 +11,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-import mmedge
 import pytest
+
+import mmedge
 from mmedge import Bundle, BundleError
 from mmedge.bundle import manifest_schema, validate_manifest
 from mmedge.export import write_bundle

@@ -7,9 +7,10 @@ import pickle
 import shutil
 from pathlib import Path
 
-import mmedge
 import pytest
 import torch
+
+import mmedge
 from mmedge._ext import C
 from mmedge.cli import main
 from mmedge.export.zoo import tiny_cnn

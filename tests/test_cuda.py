@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from mmedge import PreprocessError, preprocess
 from mmedge.preprocess import ImageSpec, reference
 

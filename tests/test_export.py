@@ -6,18 +6,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import mmedge
 import numpy as np
 import onnx
 import pytest
 import torch
+from onnx import numpy_helper
+from torch import nn
+
+import mmedge
 from mmedge import Bundle, ExportError, ParityError
 from mmedge.backends.ort import OrtBackend
 from mmedge.export import bundle_export as bundle_export_module
 from mmedge.export import compare, export_bundle, to_onnx
 from mmedge.export.zoo import tiny_cnn
-from onnx import numpy_helper
-from torch import nn
 
 SPEC = mmedge.ImageSpec(
     28, 28, input_format="GRAY", output_format="GRAY", mean=(0.13,), std=(0.31,)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mmedge
 import numpy as np
 import pytest
 import torch
+
+import mmedge
 from mmedge.datasets import load_mnist
 from mmedge.export.recipes import mnist_test_tensors, train_mnist
 

@@ -7,9 +7,10 @@ import subprocess
 import sys
 import textwrap
 
-import mmedge
 import numpy as np
 import pytest
+
+import mmedge
 from mmedge import BackendError, Model, PreprocessError
 from mmedge.demo import sample_frames
 

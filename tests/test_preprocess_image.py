@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import threading
 
-import mmedge
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import mmedge
 from mmedge import PreprocessError, preprocess
 from mmedge._ext import C
 from mmedge.preprocess import ImageSpec, reference
@@ -427,12 +428,12 @@ def ultralytics_letterbox(img: np.ndarray, size: int, pad: int = 114) -> np.ndar
     cv2 = pytest.importorskip("cv2")
     h, w = img.shape[:2]
     r = min(size / h, size / w)
-    new_w, new_h = int(round(w * r)), int(round(h * r))
+    new_w, new_h = round(w * r), round(h * r)
     dw, dh = (size - new_w) / 2, (size - new_h) / 2
     if (w, h) != (new_w, new_h):
         img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
-    left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
+    top, bottom = round(dh - 0.1), round(dh + 0.1)
+    left, right = round(dw - 0.1), round(dw + 0.1)
     return cv2.copyMakeBorder(
         img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(pad, pad, pad)
     )
@@ -463,7 +464,8 @@ def test_area_matches_opencv(video_frames: list[np.ndarray], size) -> None:
     ours = preprocess.image(frame, spec)[0].transpose(1, 2, 0)
     theirs = cv2.resize(frame, size, interpolation=cv2.INTER_AREA).astype(np.float32)
     diff = np.abs(ours - theirs)
-    assert diff.max() <= 1.0 and diff.mean() <= 0.3
+    assert diff.max() <= 1.0
+    assert diff.mean() <= 0.3
     np.testing.assert_allclose(
         ours, reference.image(frame, spec)[0].transpose(1, 2, 0), rtol=0, atol=1e-3
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from mmedge.backends.base import TensorInfo
 from mmedge.errors import BackendError
 
