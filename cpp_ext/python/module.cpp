@@ -31,5 +31,6 @@ PYBIND11_MODULE(_C, m) {
 #endif
   mmedge::python::bind_parallel(m);
   mmedge::python::bind_image(m);
+  mmedge::python::bind_audio(m);
   mmedge::python::bind_cuda(m);
 }

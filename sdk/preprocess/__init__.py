@@ -6,11 +6,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from mmedge.errors import PreprocessError
+from mmedge.preprocess.audio import (
+    AudioSpec,
+    LogMelStream,
+    MfccStream,
+    Resampler,
+    audio,
+    logmel,
+    mel_filters,
+    mfcc,
+    resample,
+)
 from mmedge.preprocess.image import ImageSpec, image, image_batch
 
-Spec = ImageSpec
+Spec = ImageSpec | AudioSpec
 
-_SPEC_KINDS: dict[str, Any] = {"image": ImageSpec}
+_SPEC_KINDS: dict[str, Any] = {"image": ImageSpec, "audio": AudioSpec}
 
 
 def spec_from_dict(d: Mapping[str, Any]) -> Spec:
@@ -23,4 +34,19 @@ def spec_from_dict(d: Mapping[str, Any]) -> Spec:
     return _SPEC_KINDS[kind].from_dict(d)
 
 
-__all__ = ["ImageSpec", "Spec", "image", "image_batch", "spec_from_dict"]
+__all__ = [
+    "AudioSpec",
+    "ImageSpec",
+    "LogMelStream",
+    "MfccStream",
+    "Resampler",
+    "Spec",
+    "audio",
+    "image",
+    "image_batch",
+    "logmel",
+    "mel_filters",
+    "mfcc",
+    "resample",
+    "spec_from_dict",
+]

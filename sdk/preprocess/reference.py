@@ -146,3 +146,143 @@ def image(frame: Any, spec: ImageSpec) -> np.ndarray:
 
 
 __all__ = ["INTERPOLATIONS", "image", "linear_taps", "source_values"]
+
+
+# -- audio ----------------------------------------------------------------------------------------
+
+
+def audio_window(spec: Any) -> np.ndarray:
+    """The win_length analysis window in float64 (periodic: divide by n, else n - 1)."""
+    n = spec.win_length
+    periodic = spec.window_periodic and spec.window != "povey"
+    a = 2 * np.pi * np.arange(n) / (n if periodic else max(n - 1, 1))
+    return {
+        "hann": 0.5 - 0.5 * np.cos(a),
+        "hamming": 0.54 - 0.46 * np.cos(a),
+        "povey": (0.5 - 0.5 * np.cos(a)) ** 0.85,
+        "rectangular": np.ones(n),
+    }[spec.window]
+
+
+def hz_to_mel(hz: np.ndarray | float, scale: str) -> np.ndarray:
+    hz = np.asarray(hz, dtype=np.float64)
+    if scale == "htk":
+        return 1127.0 * np.log1p(hz / 700.0)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    logstep = np.log(6.4) / 27.0
+    return np.where(
+        hz >= min_log_hz,
+        min_log_hz / f_sp + np.log(np.maximum(hz, 1e-30) / min_log_hz) / logstep,
+        hz / f_sp,
+    )
+
+
+def mel_to_hz(mel: np.ndarray, scale: str) -> np.ndarray:
+    if scale == "htk":
+        return 700.0 * np.expm1(mel / 1127.0)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(
+        mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel
+    )
+
+
+def mel_matrix(spec: Any) -> np.ndarray:
+    """(n_mels, n_fft/2 + 1) float64 filters: librosa layout (triangles in Hz between mel-spaced
+    points, optional Slaney norm) or Kaldi layout (triangles in mel, Nyquist bin left out)."""
+    bins = spec.n_fft // 2 + 1
+    freqs = np.arange(bins) * spec.sample_rate_hz / spec.n_fft
+    lo, hi = (
+        hz_to_mel(spec.fmin_hz, spec.mel_scale),
+        hz_to_mel(spec.fmax_resolved_hz, spec.mel_scale),
+    )
+    points = lo + (hi - lo) * np.arange(spec.n_mels + 2) / (spec.n_mels + 1)
+    m = np.zeros((spec.n_mels, bins))
+    if spec.mel_filters == "librosa":
+        edges = mel_to_hz(points, spec.mel_scale)
+        for b in range(spec.n_mels):
+            lower = (freqs - edges[b]) / (edges[b + 1] - edges[b])
+            upper = (edges[b + 2] - freqs) / (edges[b + 2] - edges[b + 1])
+            m[b] = np.maximum(0, np.minimum(lower, upper))
+            if spec.slaney_norm:
+                m[b] *= 2.0 / (edges[b + 2] - edges[b])
+        return m
+    mels = hz_to_mel(freqs[:-1], spec.mel_scale)
+    for b in range(spec.n_mels):
+        left, centre, right = points[b], points[b + 1], points[b + 2]
+        inside = (mels > left) & (mels < right)
+        up = (mels - left) / (centre - left)
+        down = (right - mels) / (right - centre)
+        m[b, :-1] = np.where(inside, np.where(mels <= centre, up, down), 0.0)
+    return m
+
+
+def audio_frames(samples: np.ndarray, spec: Any) -> np.ndarray:
+    """(frames, win_length) float64 samples of every frame, padded as spec.padding says."""
+    x = np.asarray(samples, dtype=np.float64)
+    n = len(x)
+    if spec.padding == "snip_edges":
+        count = 0 if n < spec.win_length else 1 + (n - spec.win_length) // spec.hop_length
+        starts = np.arange(count) * spec.hop_length
+        return (
+            np.stack([x[s : s + spec.win_length] for s in starts])
+            if count
+            else np.zeros((0, spec.win_length))
+        )
+    count = 1 + n // spec.hop_length
+    offset = spec.n_fft // 2 - (spec.n_fft - spec.win_length) // 2
+    pad = offset + spec.win_length + spec.hop_length
+    mode = "constant" if spec.padding == "center_zero" else "reflect"
+    padded = np.pad(x, (pad, pad), mode=mode) if n > 1 or mode == "constant" else np.pad(x, pad)
+    starts = np.arange(count) * spec.hop_length - offset + pad
+    return np.stack([padded[s : s + spec.win_length] for s in starts])
+
+
+def _features(samples: np.ndarray, spec: Any) -> tuple[np.ndarray, np.ndarray]:
+    frames = audio_frames(samples, spec) * spec.sample_scale
+    if spec.remove_dc:
+        frames = frames - frames.mean(axis=1, keepdims=True)
+    energy = np.log(np.maximum((frames**2).sum(axis=1), np.finfo(np.float32).eps))
+    if spec.energy_floor > 0:
+        energy = np.maximum(energy, np.log(spec.energy_floor))
+    if spec.preemphasis:
+        frames = np.concatenate(
+            [
+                frames[:, :1] * (1 - spec.preemphasis),
+                frames[:, 1:] - spec.preemphasis * frames[:, :-1],
+            ],
+            axis=1,
+        )
+    spectrum = np.fft.rfft(frames * audio_window(spec), n=spec.n_fft, axis=1)
+    power = np.abs(spectrum) ** spec.power
+    mel = power @ mel_matrix(spec).T
+    if spec.log == "db":
+        out = 10 * np.log10(np.maximum(mel, spec.log_floor)) - 10 * np.log10(
+            max(spec.log_floor, spec.db_ref)
+        )
+        if spec.top_db is not None and out.size:
+            out = np.maximum(out, out.max() - spec.top_db)
+    else:
+        out = np.log(np.maximum(mel, spec.log_floor))
+    return out, energy
+
+
+def logmel(samples: np.ndarray, spec: Any) -> np.ndarray:
+    """The float64 (frames, n_mels) that mmedge.preprocess.logmel computes."""
+    return _features(samples, spec)[0]
+
+
+def mfcc(samples: np.ndarray, spec: Any) -> np.ndarray:
+    """The float64 (frames, n_mfcc) that mmedge.preprocess.mfcc computes: orthonormal DCT-II of
+    the log-mel, lifter, and the ln frame energy as C0 with use_energy."""
+    logmel_, energy = _features(samples, spec)
+    n = spec.n_mels
+    k = np.arange(spec.n_mfcc)[:, None]
+    dct = np.sqrt((np.where(k == 0, 1.0, 2.0)) / n) * np.cos(np.pi / n * (np.arange(n) + 0.5) * k)
+    out = logmel_ @ dct.T
+    if spec.lifter > 0:
+        i = np.arange(spec.n_mfcc) + (1 if spec.lifter_style == "librosa" else 0)
+        out = out * (1 + 0.5 * spec.lifter * np.sin(np.pi * i / spec.lifter))
+    if spec.use_energy:
+        out[:, 0] = energy
+    return out

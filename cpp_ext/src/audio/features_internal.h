@@ -1,0 +1,46 @@
+// Shared by the feature drivers: the pipeline tables, frame access with padding, and the lane
+// drivers' entry points.
+#pragma once
+
+#include <cstdint>
+
+#include "mmedge/audio/feature_params.h"
+#include "mmedge/audio/filters.h"
+#include "mmedge/audio/rfft.h"
+
+namespace mmedge::audio {
+
+struct Pipeline {
+  FeatureParams params;
+  FeatureTables tables;
+  FftTables fft;
+  // tables.mel.weight scaled for the power-of-two path, whose spectrum comes out doubled:
+  // x 1/4 for power 2, x 1/2 for magnitudes (exact: powers of two).
+  std::vector<float> mel_pow2;
+};
+
+// Samples of a signal known from global index `offset` on; `total` is its length when known
+// (after the end: padding), or -1 while streaming.
+struct SignalView {
+  const float* data = nullptr;
+  int64_t offset = 0;
+  int64_t available = 0;  // samples at data
+  int64_t total = -1;
+
+  // The win_length samples of frame f: a pointer into data, or `scratch` filled with them when
+  // the frame reaches past an end (zero or reflect padding, as params.padding says).
+  const float* frame(int64_t f, const FeatureParams& p, float* scratch) const;
+};
+
+// Log-mel rows (and MFCC rows when mfcc != nullptr) of frames [f0, f1); row i = frame f0 + i.
+using FeaturesFn = void (*)(const Pipeline& pl, const SignalView& signal, int64_t f0, int64_t f1,
+                            float* logmel, float* mfcc);
+
+namespace detail {
+void features_scalar(const Pipeline&, const SignalView&, int64_t, int64_t, float*, float*);
+#if defined(MMEDGE_HAVE_AVX2)
+void features_avx2(const Pipeline&, const SignalView&, int64_t, int64_t, float*, float*);
+#endif
+}  // namespace detail
+
+}  // namespace mmedge::audio
