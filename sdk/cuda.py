@@ -215,3 +215,49 @@ def preprocess_batch(frames: Any, spec: Any, out: Any = None, stream: int | None
     """N same-size device frames, (N, H, W, C) or (N, H * 3/2, W), into one (N, C, H, W) device
     tensor in a single launch (e.g. straight into a TensorRT input binding)."""
     return _launch(frames, spec, out, stream, batched=True)
+
+
+_AUDIO_EXTRACTORS: dict[Any, Any] = {}
+
+
+def audio_features(
+    samples: Any, spec: Any, feature: str = "mfcc", stream: int | None = None
+) -> DeviceArray:
+    """MFCC or log-mel of device signals: float32 (n,) or (batch, n) device array in,
+    (frames, coeffs) or (batch, frames, coeffs) DeviceArray out. The same definitions as the CPU
+    kernels (mmedge.preprocess.mfcc / logmel), librosa's top_db per signal."""
+    _require()
+    if feature not in ("mfcc", "logmel"):
+        raise PreprocessError(f"feature must be 'mfcc' or 'logmel', got {feature!r}")
+    view = device_view(samples)
+    if view.dtype != np.float32:
+        raise PreprocessError(f"device samples must be float32, got {view.dtype}")
+    if len(view.shape) not in (1, 2):
+        raise PreprocessError(f"device samples must be (n,) or (batch, n), got {view.shape}")
+    if view.strides[-1] != 4:
+        raise PreprocessError("device samples must be contiguous along time")
+    batched = len(view.shape) == 2
+    batch, n = view.shape if batched else (1, view.shape[0])
+    ex = _AUDIO_EXTRACTORS.get(spec)
+    if ex is None:
+        ex = _AUDIO_EXTRACTORS[spec] = C.CudaFeatureExtractor(spec.kernel_params())
+    frames = spec.num_frames(n)
+    logmel = DeviceArray((batch, frames, spec.n_mels), np.float32)
+    mfcc = DeviceArray((batch, frames, spec.n_mfcc), np.float32) if feature == "mfcc" else None
+    try:
+        ex.compute(
+            view.ptr,
+            n,
+            batch,
+            view.strides[0] // 4 if batched else n,
+            logmel.ptr,
+            mfcc.ptr if mfcc is not None else 0,
+            spec.top_db or 0.0,
+            view.stream if stream is None else stream,
+        )
+    except ValueError as exc:
+        raise PreprocessError(str(exc)) from exc
+    out = mfcc if mfcc is not None else logmel
+    if not batched:
+        out.shape = out.shape[1:]
+    return out

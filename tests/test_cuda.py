@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mmedge import PreprocessError, preprocess
-from mmedge.preprocess import ImageSpec, reference
+from mmedge.preprocess import AudioSpec, FrameStack, ImageSpec, VideoSpec, reference
 
 pytestmark = pytest.mark.gpu
 
@@ -102,3 +102,83 @@ def test_cuda_input_errors() -> None:
         preprocess.image(
             DeviceArray((10, 10, 3), np.uint8), spec, out=DeviceArray((1, 3, 8, 9), np.float32)
         )
+
+
+# -- the kernels of the preprocessing issue on the GPU ---------------------------------------------
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "area", "bilinear_antialias"])
+@pytest.mark.parametrize("letterbox", [None, "opencv"])
+def test_cuda_modes_match_cpu(interpolation: str, letterbox) -> None:
+    from mmedge.cuda import DeviceArray
+
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    spec = ImageSpec(
+        320, 320, interpolation=interpolation, letterbox=letterbox, pad_value=114, **IMAGENET
+    )
+    gpu = preprocess.image(DeviceArray.from_host(img), spec).to_host()
+    np.testing.assert_allclose(gpu, preprocess.image(img, spec), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["NV12", "I420"])
+def test_cuda_yuv_matches_cpu(fmt: str) -> None:
+    from mmedge.cuda import DeviceArray
+
+    rng = np.random.default_rng(6)
+    frame = rng.integers(0, 256, (720 * 3 // 2, 1280), dtype=np.uint8)
+    spec = ImageSpec(640, 384, input_format=fmt, **IMAGENET)
+    gpu = preprocess.image(DeviceArray.from_host(frame), spec).to_host()
+    np.testing.assert_allclose(gpu, preprocess.image(frame, spec), rtol=0, atol=1e-5)
+
+
+def test_cuda_batch_in_one_launch() -> None:
+    from mmedge.cuda import DeviceArray, preprocess_batch
+
+    rng = np.random.default_rng(7)
+    frames = rng.integers(0, 256, (8, 1080, 1920, 3), dtype=np.uint8)
+    spec = ImageSpec(224, 224, **IMAGENET)
+    gpu = preprocess_batch(DeviceArray.from_host(frames), spec).to_host()
+    assert gpu.shape == (8, 3, 224, 224)
+    np.testing.assert_allclose(
+        gpu, preprocess.image_batch(list(frames), spec), rtol=0, atol=DEVICE_TOL
+    )
+
+
+@pytest.mark.parametrize("preset", ["librosa", "kaldi", "librosa_n400"])
+@pytest.mark.parametrize("feature", ["mfcc", "logmel"])
+def test_cuda_audio_matches_cpu(preset: str, feature: str) -> None:
+    from mmedge.cuda import DeviceArray
+
+    spec = {
+        "librosa": AudioSpec.librosa(
+            16000, n_fft=512, win_length=400, hop_length=160, n_mels=40, n_mfcc=13
+        ),
+        "kaldi": AudioSpec.kaldi(),
+        "librosa_n400": AudioSpec.librosa(16000, n_fft=400, hop_length=160, n_mels=40),
+    }[preset]
+    rng = np.random.default_rng(8)
+    batch = (0.2 * rng.standard_normal((3, 16000))).astype(np.float32)
+    run = preprocess.mfcc if feature == "mfcc" else preprocess.logmel
+    gpu = run(DeviceArray.from_host(batch), spec).to_host()
+    cpu = np.stack([run(x, spec) for x in batch])
+    assert gpu.shape == cpu.shape
+    assert np.abs(gpu - cpu).max() <= 1e-4 * np.abs(cpu).max()
+
+
+def test_cuda_frame_stack_matches_cpu() -> None:
+    from mmedge.cuda import DeviceArray
+
+    spec = VideoSpec(4, ImageSpec(112, 112, **IMAGENET))
+    rng = np.random.default_rng(9)
+    frames = [rng.integers(0, 256, (240, 320, 3), dtype=np.uint8) for _ in range(6)]
+    cpu_stack, gpu_stack = FrameStack(spec), FrameStack(spec, device="cuda")
+    for f in frames:
+        cpu_clip = cpu_stack.push(f)
+        gpu_clip = gpu_stack.push(DeviceArray.from_host(f))
+    assert gpu_clip.__cuda_array_interface__["shape"] == cpu_clip.shape
+    start = gpu_stack.frames_taken % spec.clip_len
+    ring = gpu_stack._ring.to_host()  # (C, 2T, H, W)
+    np.testing.assert_allclose(
+        ring[None, :, start : start + spec.clip_len], cpu_clip, rtol=0, atol=DEVICE_TOL
+    )

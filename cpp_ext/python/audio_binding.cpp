@@ -14,6 +14,7 @@
 
 #include "bindings.h"
 #include "mmedge/audio/features.h"
+#include "mmedge/audio/features_cuda.h"
 #include "mmedge/audio/filters.h"
 #include "mmedge/audio/resample.h"
 #include "mmedge/audio/rfft.h"
@@ -278,6 +279,31 @@ void bind_audio(py::module_& m) {
         return rows_array(std::vector<float>(w), p.n_bins());
       },
       py::arg("params"), "(n_mels, n_fft/2 + 1) mel filter matrix of a parameter set.");
+#if defined(MMEDGE_WITH_CUDA)
+  py::class_<audio::CudaFeatureExtractor>(
+      m, "CudaFeatureExtractor", "Log-mel / MFCC of a batch of device signals (tables on the GPU).")
+      .def(py::init([](const py::dict& params) {
+             return std::make_unique<audio::CudaFeatureExtractor>(params_from(params));
+           }),
+           py::arg("params"))
+      .def(
+          "compute",
+          [](const audio::CudaFeatureExtractor& ex, uintptr_t samples, int64_t n, int batch,
+             int64_t sample_stride, uintptr_t logmel, uintptr_t mfcc, float top_db,
+             uintptr_t stream) {
+            if (samples == 0 || logmel == 0) throw std::invalid_argument("null device pointer");
+            if (n < 0) throw std::invalid_argument("n must be >= 0");
+            py::gil_scoped_release release;
+            ex.compute(reinterpret_cast<const float*>(samples), n, batch, sample_stride,
+                       reinterpret_cast<float*>(logmel), reinterpret_cast<float*>(mfcc), top_db,
+                       reinterpret_cast<void*>(stream));
+          },
+          py::arg("samples"), py::arg("n"), py::arg("batch"), py::arg("sample_stride"),
+          py::arg("logmel"), py::arg("mfcc"), py::arg("top_db"), py::arg("stream") = 0,
+          "Device pointers: batch signals of n float32 samples (sample_stride floats apart) -> "
+          "logmel (batch, frames, n_mels) and mfcc (batch, frames, n_mfcc) or 0; top_db <= 0: "
+          "none.");
+#endif
   m.def("audio_driver", &audio::FeatureExtractor::driver_name,
         "The lanes the audio features run on this CPU: 'avx2' or 'scalar'.");
 }

@@ -18,10 +18,11 @@ from mmedge.preprocess.audio import (
     resample,
 )
 from mmedge.preprocess.image import ImageSpec, image, image_batch
+from mmedge.preprocess.video import FrameStack, VideoSpec
 
-Spec = ImageSpec | AudioSpec
+Spec = ImageSpec | AudioSpec | VideoSpec
 
-_SPEC_KINDS: dict[str, Any] = {"image": ImageSpec, "audio": AudioSpec}
+_SPEC_KINDS: dict[str, Any] = {"image": ImageSpec, "audio": AudioSpec, "video": VideoSpec}
 
 
 def spec_from_dict(d: Mapping[str, Any]) -> Spec:
@@ -36,11 +37,13 @@ def spec_from_dict(d: Mapping[str, Any]) -> Spec:
 
 __all__ = [
     "AudioSpec",
+    "FrameStack",
     "ImageSpec",
     "LogMelStream",
     "MfccStream",
     "Resampler",
     "Spec",
+    "VideoSpec",
     "audio",
     "image",
     "image_batch",

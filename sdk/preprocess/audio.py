@@ -346,7 +346,11 @@ def as_samples(samples: Any, what: str = "samples") -> np.ndarray:
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 
-def _run(samples: Any, spec: AudioSpec, feature: str) -> np.ndarray:
+def _run(samples: Any, spec: AudioSpec, feature: str) -> Any:
+    if hasattr(samples, "__cuda_array_interface__"):
+        from mmedge import cuda
+
+        return cuda.audio_features(samples, spec, feature)
     x = as_samples(samples)
     try:
         ex = _extractor(spec)
@@ -357,13 +361,15 @@ def _run(samples: Any, spec: AudioSpec, feature: str) -> np.ndarray:
         raise PreprocessError(str(exc)) from exc
 
 
-def mfcc(samples: Any, spec: AudioSpec) -> np.ndarray:
-    """(frames, n_mfcc) float32 MFCC of mono samples at spec.sample_rate_hz."""
+def mfcc(samples: Any, spec: AudioSpec) -> Any:
+    """(frames, n_mfcc) float32 MFCC of mono samples at spec.sample_rate_hz. A float32 device
+    array ((n,) or (batch, n)) runs on the GPU and returns a device array."""
     return _run(samples, spec, "mfcc")
 
 
-def logmel(samples: Any, spec: AudioSpec) -> np.ndarray:
-    """(frames, n_mels) float32 log-mel spectrogram of mono samples at spec.sample_rate_hz."""
+def logmel(samples: Any, spec: AudioSpec) -> Any:
+    """(frames, n_mels) float32 log-mel spectrogram of mono samples at spec.sample_rate_hz (a
+    device array runs on the GPU, as mfcc())."""
     return _run(samples, spec, "logmel")
 
 
