@@ -148,7 +148,9 @@ def _device_planes(view: DeviceView, spec: Any, batched: bool) -> tuple[int, lis
     return 0, [_plane_desc(view.ptr, shape, strides)], image_stride
 
 
-def _launch(img: Any, spec: Any, out: Any, stream: int | None, batched: bool) -> Any:
+def _launch(
+    img: Any, spec: Any, out: Any, stream: int | None, batched: bool, fill_border: bool = True
+) -> Any:
     from mmedge.preprocess.image import INTERPOLATIONS, kernel_arguments
 
     _require()
@@ -164,6 +166,7 @@ def _launch(img: Any, spec: Any, out: Any, stream: int | None, batched: bool) ->
     n = src.shape[0] if batched else 1
     if out is None:
         out = DeviceArray((n, *spec.output_shape), spec.dtype)
+        fill_border = True
     dst = device_view(out)
     if dst.shape not in ((n, *spec.output_shape),) + (() if batched else (spec.output_shape,)):
         raise PreprocessError(f"out has shape {dst.shape}, expected {(n, *spec.output_shape)}")
@@ -188,6 +191,7 @@ def _launch(img: Any, spec: Any, out: Any, stream: int | None, batched: bool) ->
             src_image_stride=image_stride,
             dst_image_stride=dst.strides[0] if len(dst.shape) == 4 else 0,
             stream=src.stream if stream is None else stream,
+            fill_border=fill_border,
         )
     except ValueError as exc:
         raise PreprocessError(str(exc)) from exc
@@ -203,18 +207,22 @@ def _frame_size(src: DeviceView, spec: Any, batched: bool) -> tuple[int, int]:
     return shape[0], shape[1]
 
 
-def preprocess_image(img: Any, spec: Any, out: Any = None, stream: int | None = None) -> Any:
+def preprocess_image(
+    img: Any, spec: Any, out: Any = None, stream: int | None = None, fill_border: bool = True
+) -> Any:
     """mmedge.preprocess.image for one device frame: uint8 (H, W, C) / (H, W), or
     (H * 3/2, W) for NV12/I420; (1, C, H, W) device array of spec.dtype out (a new DeviceArray
     unless `out` is given). Launched on `stream` (default: the input's CAI stream, else the
     default stream); returns without waiting for the kernel."""
-    return _launch(img, spec, out, stream, batched=False)
+    return _launch(img, spec, out, stream, batched=False, fill_border=fill_border)
 
 
-def preprocess_batch(frames: Any, spec: Any, out: Any = None, stream: int | None = None) -> Any:
+def preprocess_batch(
+    frames: Any, spec: Any, out: Any = None, stream: int | None = None, fill_border: bool = True
+) -> Any:
     """N same-size device frames, (N, H, W, C) or (N, H * 3/2, W), into one (N, C, H, W) device
     tensor in a single launch (e.g. straight into a TensorRT input binding)."""
-    return _launch(frames, spec, out, stream, batched=True)
+    return _launch(frames, spec, out, stream, batched=True, fill_border=fill_border)
 
 
 _AUDIO_EXTRACTORS: dict[Any, Any] = {}

@@ -631,3 +631,18 @@ def test_every_mode_matches_reference(
     expected = reference.image(frame, spec)
     tol = REF_TOL if dtype == "float32" else 2e-3  # float16 keeps 11 bits; values here are <= 1
     np.testing.assert_allclose(ours, expected, rtol=0, atol=tol)
+
+
+def test_fill_border_false_writes_only_the_region() -> None:
+    rng = np.random.default_rng(11)
+    frame = rng_image(rng, 720, 1280, 3)
+    spec = ImageSpec(640, 640, letterbox="opencv", pad_value=114, **IMAGENET)
+    full = preprocess.image(frame, spec)
+    x, y, w, h = spec.resize_region(1280, 720)
+    out = np.full_like(full, np.nan)
+    preprocess.image(frame, spec, out=out, fill_border=False)
+    np.testing.assert_array_equal(out[..., y : y + h, x : x + w], full[..., y : y + h, x : x + w])
+    assert np.isnan(out[..., :y, :]).all() and np.isnan(out[..., y + h :, :]).all()
+    out[:] = full  # a buffer holding the border: the same tensor as a full write
+    preprocess.image(rng_image(rng, 720, 1280, 3), spec, out=out, fill_border=False)
+    assert (out[..., :y, :] == full[..., :y, :]).all()

@@ -133,34 +133,39 @@ class PyFeatureExtractor {
 
   int64_t num_frames(int64_t n) const { return ex_.num_frames(n); }
 
-  // (log-mel, MFCC or None) of mono float samples, librosa's top_db clamp when given.
-  std::pair<py::array_t<float>, py::object> compute(const py::array& x, py::object top_db,
-                                                    bool with_mfcc) const {
-    const FloatArray s = samples_of(x);
-    const FeatureParams& p = ex_.params();
-    const auto frames = static_cast<py::ssize_t>(ex_.num_frames(s.shape(0)));
-    py::array_t<float> logmel({frames, static_cast<py::ssize_t>(p.n_mels)});
-    py::array_t<float> mfcc({with_mfcc ? frames : 0, static_cast<py::ssize_t>(p.n_mfcc)});
+  // Log-mel (into `logmel`, frames x n_mels) and, when mfcc is non-null, MFCC of mono float
+  // samples, with librosa's top_db clamp when given.
+  void compute(const FloatArray& s, py::object top_db, float* logmel, float* mfcc) const {
     const float db = top_db.is_none() ? 0.0f : top_db.cast<float>();
     if (!top_db.is_none() && !(db > 0.0f)) {
       throw std::invalid_argument("top_db must be positive or None");
     }
     const float* in = s.data();
-    float* lm = logmel.mutable_data();
-    float* mf = with_mfcc ? mfcc.mutable_data() : nullptr;
-    {
-      py::gil_scoped_release release;
-      ex_.compute(in, s.shape(0), lm, mf, db);
-    }
-    return {logmel, with_mfcc ? py::object(mfcc) : py::object(py::none())};
+    py::gil_scoped_release release;
+    ex_.compute(in, s.shape(0), logmel, mfcc, db);
+  }
+
+  py::ssize_t frames_of(const FloatArray& s) const {
+    return static_cast<py::ssize_t>(ex_.num_frames(s.shape(0)));
   }
 
   py::array_t<float> logmel(const py::array& x, py::object top_db) const {
-    return compute(x, top_db, false).first;
+    const FloatArray s = samples_of(x);
+    py::array_t<float> out({frames_of(s), static_cast<py::ssize_t>(ex_.params().n_mels)});
+    compute(s, top_db, out.mutable_data(), nullptr);
+    return out;
   }
 
   py::array_t<float> mfcc(const py::array& x, py::object top_db) const {
-    return compute(x, top_db, true).second.cast<py::array_t<float>>();
+    const FloatArray s = samples_of(x);
+    const py::ssize_t frames = frames_of(s);
+    py::array_t<float> out({frames, static_cast<py::ssize_t>(ex_.params().n_mfcc)});
+    // The log-mel rows are only an intermediate here: a per-thread buffer, reused across calls
+    // (a fresh array of this size would be mmap'ed and page-faulted on every call).
+    thread_local std::vector<float> logmel;
+    logmel.resize(static_cast<size_t>(frames) * ex_.params().n_mels);
+    compute(s, top_db, logmel.data(), out.mutable_data());
+    return out;
   }
 
  private:

@@ -36,13 +36,16 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return s + (shape.size() == 1 ? ",)" : ")");
 }
 
-void require(bool ok, const std::string& message) {
-  if (!ok) throw std::invalid_argument(message);
-}
+// Throws ValueError(message) unless ok; the message is only built on failure (these checks run
+// on every frame).
+#define MMEDGE_REQUIRE(ok, message)                               \
+  do {                                                            \
+    if (!(ok)) throw std::invalid_argument(std::string(message)); \
+  } while (0)
 
 PixelFormat format_from_code(int code) {
-  require(code >= 0 && code <= 2,
-          "format must be 0 (packed), 1 (NV12) or 2 (I420), got " + std::to_string(code));
+  MMEDGE_REQUIRE(code >= 0 && code <= 2,
+                 "format must be 0 (packed), 1 (NV12) or 2 (I420), got " + std::to_string(code));
   return static_cast<PixelFormat>(code);
 }
 
@@ -53,52 +56,55 @@ image::Plane plane_of(const PlaneDesc& d) {
 // The source image the planes describe, or ValueError naming the plane and what is wrong.
 image::SrcImage source_from_planes(PixelFormat format, const std::vector<PlaneDesc>& planes) {
   const size_t expected = format == PixelFormat::kPacked ? 1 : format == PixelFormat::kNV12 ? 2 : 3;
-  require(planes.size() == expected, "this format needs " + std::to_string(expected) +
-                                         " plane(s), got " + std::to_string(planes.size()));
+  MMEDGE_REQUIRE(planes.size() == expected, "this format needs " + std::to_string(expected) +
+                                                " plane(s), got " + std::to_string(planes.size()));
   for (size_t i = 0; i < planes.size(); ++i) {
-    require(planes[i].ptr != 0, "plane " + std::to_string(i) + " is null");
-    require(planes[i].strides.size() == planes[i].shape.size(),
-            "plane " + std::to_string(i) + " has " + std::to_string(planes[i].shape.size()) +
-                " dimensions but " + std::to_string(planes[i].strides.size()) + " strides");
+    MMEDGE_REQUIRE(planes[i].ptr != 0, "plane " + std::to_string(i) + " is null");
+    MMEDGE_REQUIRE(planes[i].strides.size() == planes[i].shape.size(),
+                   "plane " + std::to_string(i) + " has " + std::to_string(planes[i].shape.size()) +
+                       " dimensions but " + std::to_string(planes[i].strides.size()) + " strides");
   }
   image::SrcImage s;
   s.format = format;
   const PlaneDesc& p0 = planes[0];
   if (format == PixelFormat::kPacked) {
-    require(p0.shape.size() == 3, "image must have shape (H, W, C), got " + shape_text(p0.shape));
-    require(p0.shape[2] >= 1 && p0.shape[2] <= image::kMaxChannels,
-            "image must have 1.." + std::to_string(image::kMaxChannels) + " channels, got " +
-                std::to_string(p0.shape[2]));
+    MMEDGE_REQUIRE(p0.shape.size() == 3,
+                   "image must have shape (H, W, C), got " + shape_text(p0.shape));
+    MMEDGE_REQUIRE(p0.shape[2] >= 1 && p0.shape[2] <= image::kMaxChannels,
+                   "image must have 1.." + std::to_string(image::kMaxChannels) + " channels, got " +
+                       std::to_string(p0.shape[2]));
     s.channels = static_cast<int>(p0.shape[2]);
     s.channel_stride = p0.strides[2];
   } else {
-    require(p0.shape.size() == 2, "Y plane must have shape (H, W), got " + shape_text(p0.shape));
+    MMEDGE_REQUIRE(p0.shape.size() == 2,
+                   "Y plane must have shape (H, W), got " + shape_text(p0.shape));
     s.channels = 4;  // R, G, B, Y
   }
-  require(p0.shape[0] > 0 && p0.shape[1] > 0, "image is empty: " + std::to_string(p0.shape[0]) +
-                                                  "x" + std::to_string(p0.shape[1]) + " px");
-  require(p0.shape[0] < (1 << 30) && p0.shape[1] < (1 << 30), "image is too large");
+  MMEDGE_REQUIRE(
+      p0.shape[0] > 0 && p0.shape[1] > 0,
+      "image is empty: " + std::to_string(p0.shape[0]) + "x" + std::to_string(p0.shape[1]) + " px");
+  MMEDGE_REQUIRE(p0.shape[0] < (1 << 30) && p0.shape[1] < (1 << 30), "image is too large");
   s.height = static_cast<int>(p0.shape[0]);
   s.width = static_cast<int>(p0.shape[1]);
   s.planes[0] = plane_of(p0);
   if (format == PixelFormat::kPacked) return s;
-  require(s.width % 2 == 0 && s.height % 2 == 0,
-          "YUV 4:2:0 images need an even width and height, got " + std::to_string(s.width) + "x" +
-              std::to_string(s.height) + " px");
+  MMEDGE_REQUIRE(s.width % 2 == 0 && s.height % 2 == 0,
+                 "YUV 4:2:0 images need an even width and height, got " + std::to_string(s.width) +
+                     "x" + std::to_string(s.height) + " px");
   const std::vector<int64_t> chroma = {s.height / 2, s.width / 2};
   if (format == PixelFormat::kNV12) {
     const PlaneDesc& uv = planes[1];
     const std::vector<int64_t> want = {chroma[0], chroma[1], 2};
-    require(uv.shape == want, "UV plane must have shape " + shape_text(want) + " for a " +
-                                  std::to_string(s.width) + "x" + std::to_string(s.height) +
-                                  " image, got " + shape_text(uv.shape));
+    MMEDGE_REQUIRE(uv.shape == want, "UV plane must have shape " + shape_text(want) + " for a " +
+                                         std::to_string(s.width) + "x" + std::to_string(s.height) +
+                                         " image, got " + shape_text(uv.shape));
     s.planes[1] = plane_of(uv);
     s.channel_stride = uv.strides[2];
   } else {
     for (int i = 1; i <= 2; ++i) {
-      require(planes[i].shape == chroma, std::string(i == 1 ? "U" : "V") +
-                                             " plane must have shape " + shape_text(chroma) +
-                                             ", got " + shape_text(planes[i].shape));
+      MMEDGE_REQUIRE(planes[i].shape == chroma, std::string(i == 1 ? "U" : "V") +
+                                                    " plane must have shape " + shape_text(chroma) +
+                                                    ", got " + shape_text(planes[i].shape));
       s.planes[i] = plane_of(planes[i]);
     }
   }
@@ -106,7 +112,7 @@ image::SrcImage source_from_planes(PixelFormat format, const std::vector<PlaneDe
 }
 
 PlaneDesc host_plane(const py::array& a, size_t index) {
-  require(
+  MMEDGE_REQUIRE(
       a.dtype().kind() == 'u' && a.itemsize() == 1,
       "plane " + std::to_string(index) + " must be uint8, got " + std::string(py::str(a.dtype())));
   PlaneDesc d;
@@ -125,9 +131,9 @@ OutType out_type_from_name(const std::string& name) {
 }
 
 int64_t element_stride(int64_t bytes, int64_t itemsize, const char* what) {
-  require(bytes % itemsize == 0, std::string("out ") + what + " stride of " +
-                                     std::to_string(bytes) +
-                                     " bytes is not a whole number of elements");
+  MMEDGE_REQUIRE(bytes % itemsize == 0, std::string("out ") + what + " stride of " +
+                                            std::to_string(bytes) +
+                                            " bytes is not a whole number of elements");
   return bytes / itemsize;
 }
 
@@ -136,41 +142,42 @@ void fill_common(ResizeNormalizeParams& p, const std::vector<std::vector<float>>
                  const std::vector<float>& bias, const std::vector<float>& pad,
                  const std::array<int, 4>& roi, int interpolation) {
   const size_t n = weight.size();
-  require(n >= 1 && n <= static_cast<size_t>(image::kMaxChannels) && bias.size() == n &&
-              pad.size() == n,
-          "weight, bias and pad need one entry per output channel (1.." +
-              std::to_string(image::kMaxChannels) + "), got " + std::to_string(weight.size()) +
-              ", " + std::to_string(bias.size()) + ", " + std::to_string(pad.size()));
+  MMEDGE_REQUIRE(n >= 1 && n <= static_cast<size_t>(image::kMaxChannels) && bias.size() == n &&
+                     pad.size() == n,
+                 "weight, bias and pad need one entry per output channel (1.." +
+                     std::to_string(image::kMaxChannels) + "), got " +
+                     std::to_string(weight.size()) + ", " + std::to_string(bias.size()) + ", " +
+                     std::to_string(pad.size()));
   p.norm.out_channels = static_cast<int>(n);
   for (size_t c = 0; c < n; ++c) {
-    require(weight[c].size() <= static_cast<size_t>(image::kMaxChannels),
-            "weight row " + std::to_string(c) + " has " + std::to_string(weight[c].size()) +
-                " entries, at most " + std::to_string(image::kMaxChannels));
+    MMEDGE_REQUIRE(weight[c].size() <= static_cast<size_t>(image::kMaxChannels),
+                   "weight row " + std::to_string(c) + " has " + std::to_string(weight[c].size()) +
+                       " entries, at most " + std::to_string(image::kMaxChannels));
     for (size_t k = 0; k < weight[c].size(); ++k) p.norm.weight[c][k] = weight[c][k];
     p.norm.bias[c] = bias[c];
     p.norm.pad[c] = pad[c];
   }
   p.roi = image::Roi{roi[0], roi[1], roi[2], roi[3]};
-  require(interpolation >= 0 && interpolation <= 2,
-          "interpolation must be 0 (bilinear), 1 (area) or 2 (bilinear_antialias), got " +
-              std::to_string(interpolation));
+  MMEDGE_REQUIRE(interpolation >= 0 && interpolation <= 2,
+                 "interpolation must be 0 (bilinear), 1 (area) or 2 (bilinear_antialias), got " +
+                     std::to_string(interpolation));
   p.interpolation = static_cast<image::Interpolation>(interpolation);
 }
 
 void set_dst_geometry(ResizeNormalizeParams& p, const std::vector<int64_t>& shape,
                       const std::vector<int64_t>& strides) {
-  require(shape.size() == 3 && strides.size() == 3,
-          "out must have shape (C, H, W), got " + shape_text(shape));
+  MMEDGE_REQUIRE(shape.size() == 3 && strides.size() == 3,
+                 "out must have shape (C, H, W), got " + shape_text(shape));
   const int64_t itemsize = p.dst.type == OutType::kFloat16 ? 2 : 4;
-  require(shape[0] == p.norm.out_channels, "out has " + std::to_string(shape[0]) +
-                                               " channels, the colour matrix has " +
-                                               std::to_string(p.norm.out_channels) + " rows");
-  require(shape[1] > 0 && shape[2] > 0 && shape[1] < (1 << 30) && shape[2] < (1 << 30),
-          "out has an unusable size " + shape_text(shape));
-  require(strides[2] == itemsize, "out rows must be contiguous (column stride " +
-                                      std::to_string(strides[2]) + " bytes, expected " +
-                                      std::to_string(itemsize) + ")");
-  require(strides[0] > 0 && strides[1] > 0, "out strides must be positive");
+  MMEDGE_REQUIRE(shape[0] == p.norm.out_channels,
+                 "out has " + std::to_string(shape[0]) + " channels, the colour matrix has " +
+                     std::to_string(p.norm.out_channels) + " rows");
+  MMEDGE_REQUIRE(shape[1] > 0 && shape[2] > 0 && shape[1] < (1 << 30) && shape[2] < (1 << 30),
+                 "out has an unusable size " + shape_text(shape));
+  MMEDGE_REQUIRE(strides[2] == itemsize, "out rows must be contiguous (column stride " +
+                                             std::to_string(strides[2]) + " bytes, expected " +
+                                             std::to_string(itemsize) + ")");
+  MMEDGE_REQUIRE(strides[0] > 0 && strides[1] > 0, "out strides must be positive");
   p.dst.height = static_cast<int>(shape[1]);
   p.dst.width = static_cast<int>(shape[2]);
   p.dst.plane_stride = element_stride(strides[0], itemsize, "channel");
@@ -180,17 +187,19 @@ void set_dst_geometry(ResizeNormalizeParams& p, const std::vector<int64_t>& shap
 ResizeNormalizeParams host_params(int format, const std::vector<py::array>& planes, py::array& out,
                                   const std::vector<std::vector<float>>& weight,
                                   const std::vector<float>& bias, const std::vector<float>& pad,
-                                  const std::array<int, 4>& roi, int interpolation) {
+                                  const std::array<int, 4>& roi, int interpolation,
+                                  bool fill_border = true) {
   std::vector<PlaneDesc> descs;
   for (size_t i = 0; i < planes.size(); ++i) descs.push_back(host_plane(planes[i], i));
   ResizeNormalizeParams p;
   p.src = source_from_planes(format_from_code(format), descs);
-  require(out.dtype().kind() == 'f' && (out.itemsize() == 4 || out.itemsize() == 2),
-          "out must be float32 or float16, got " + std::string(py::str(out.dtype())));
-  require(out.writeable(), "out is read-only");
+  MMEDGE_REQUIRE(out.dtype().kind() == 'f' && (out.itemsize() == 4 || out.itemsize() == 2),
+                 "out must be float32 or float16, got " + std::string(py::str(out.dtype())));
+  MMEDGE_REQUIRE(out.writeable(), "out is read-only");
   p.dst.data = out.mutable_data();
   p.dst.type = out.itemsize() == 2 ? OutType::kFloat16 : OutType::kFloat32;
   fill_common(p, weight, bias, pad, roi, interpolation);
+  p.fill_border = fill_border;
   std::vector<int64_t> shape, strides;
   for (py::ssize_t i = 0; i < out.ndim(); ++i) {
     shape.push_back(out.shape(i));
@@ -198,16 +207,16 @@ ResizeNormalizeParams host_params(int format, const std::vector<py::array>& plan
   }
   set_dst_geometry(p, shape, strides);
   const std::string err = image::validate(p);
-  require(err.empty(), err);
+  MMEDGE_REQUIRE(err.empty(), err);
   return p;
 }
 
 void resize_normalize(int format, const std::vector<py::array>& planes, py::array& out,
                       const std::vector<std::vector<float>>& weight, const std::vector<float>& bias,
                       const std::vector<float>& pad, const std::array<int, 4>& roi,
-                      int interpolation) {
+                      int interpolation, bool fill_border) {
   const ResizeNormalizeParams p =
-      host_params(format, planes, out, weight, bias, pad, roi, interpolation);
+      host_params(format, planes, out, weight, bias, pad, roi, interpolation, fill_border);
   py::gil_scoped_release release;
   image::resize_normalize_cpu(p);
 }
@@ -227,13 +236,15 @@ void resize_normalize_cuda(int format, const std::vector<PlaneDesc>& planes, uin
                            const std::vector<std::vector<float>>& weight,
                            const std::vector<float>& bias, const std::vector<float>& pad,
                            const std::array<int, 4>& roi, int interpolation, int batch,
-                           int64_t src_image_stride, int64_t dst_image_stride, uintptr_t stream) {
+                           int64_t src_image_stride, int64_t dst_image_stride, uintptr_t stream,
+                           bool fill_border) {
   ResizeNormalizeParams p;
   p.src = source_from_planes(format_from_code(format), planes);
-  require(out_ptr != 0, "out is null");
+  MMEDGE_REQUIRE(out_ptr != 0, "out is null");
   p.dst.data = reinterpret_cast<void*>(out_ptr);
   p.dst.type = out_type_from_name(out_dtype);
   fill_common(p, weight, bias, pad, roi, interpolation);
+  p.fill_border = fill_border;
   set_dst_geometry(p, out_shape, out_strides);
   const int64_t itemsize = p.dst.type == OutType::kFloat16 ? 2 : 4;
   int code = 0;
@@ -262,9 +273,10 @@ interpolation: 0 bilinear (OpenCV INTER_LINEAR), 1 area (OpenCV INTER_AREA), 2 a
     bilinear (PIL BILINEAR, torchvision antialias=True).)doc";
   m.def("resize_normalize", &resize_normalize, py::arg("format"), py::arg("planes"), py::arg("out"),
         py::arg("weight"), py::arg("bias"), py::arg("pad"), py::arg("roi"),
-        py::arg("interpolation") = 0,
+        py::arg("interpolation") = 0, py::arg("fill_border") = true,
         (std::string("Fused resize + colour + normalise + HWC -> CHW on the CPU; releases the "
-                     "GIL.\n") +
+                     "GIL. fill_border=False writes the resize region only, for an out that "
+                     "already holds the border.\n") +
          kArgsDoc)
             .c_str());
   m.def("cpu_driver", &cpu_driver, py::arg("format"), py::arg("planes"), py::arg("out"),
@@ -285,7 +297,7 @@ interpolation: 0 bilinear (OpenCV INTER_LINEAR), 1 area (OpenCV INTER_AREA), 2 a
         py::arg("out_ptr"), py::arg("out_dtype"), py::arg("out_shape"), py::arg("out_strides"),
         py::arg("weight"), py::arg("bias"), py::arg("pad"), py::arg("roi"),
         py::arg("interpolation") = 0, py::arg("batch") = 1, py::arg("src_image_stride") = 0,
-        py::arg("dst_image_stride") = 0, py::arg("stream") = 0,
+        py::arg("dst_image_stride") = 0, py::arg("stream") = 0, py::arg("fill_border") = true,
         (std::string("resize_normalize on the GPU for `batch` images: planes are PlaneDesc of "
                      "device memory, image i is offset by i * src_image_stride bytes (every "
                      "plane) and i * dst_image_stride bytes (out); launched on `stream` (a "

@@ -296,7 +296,9 @@ def _check_out(out: Any, shape: tuple[int, ...], spec: ImageSpec) -> None:
         raise PreprocessError("out must be C-contiguous and writeable")
 
 
-def _run_cpu(frame: Any, spec: ImageSpec, out_chw: np.ndarray, what: str = "image") -> None:
+def _run_cpu(
+    frame: Any, spec: ImageSpec, out_chw: np.ndarray, what: str = "image", fill_border: bool = True
+) -> None:
     fmt, planes = source_planes(frame, spec, what)
     height, width = planes[0].shape[:2]
     weight, bias, pad = kernel_arguments(spec)
@@ -310,33 +312,38 @@ def _run_cpu(frame: Any, spec: ImageSpec, out_chw: np.ndarray, what: str = "imag
             pad,
             spec.resize_region(width, height),
             INTERPOLATIONS[spec.interpolation],
+            fill_border,
         )
     except ValueError as exc:  # the kernel's own argument check
         raise PreprocessError(f"{what}: {exc}") from exc
 
 
-def image(img: Any, spec: ImageSpec, out: Any = None) -> Any:
+def image(img: Any, spec: ImageSpec, out: Any = None, fill_border: bool = True) -> Any:
     """Preprocesses one frame into a (1, C, H, W) tensor.
 
     img: a uint8 frame in spec.input_format, any strides: (H, W, C) or (H, W) for packed
         formats; (H * 3/2, W) or the planes (Y, UV) / (Y, U, V) for NV12 / I420. A device
         array (__cuda_array_interface__) runs the CUDA kernel instead (see mmedge.cuda).
     out: optional (1, C, H, W) (or (C, H, W)) array of spec.dtype to write into; returned.
+    fill_border: False writes only the resize region: for an `out` that already holds the
+        letterbox border from an earlier call with the same frame size (a camera loop reusing
+        one input buffer saves rewriting the border every frame).
     Raises PreprocessError naming the problem (rank, dtype, channels, empty image, out shape).
     """
     if _on_device(img):
         from mmedge import cuda
 
-        return cuda.preprocess_image(img, spec, out)
+        return cuda.preprocess_image(img, spec, out, fill_border=fill_border)
     shape = (1, *spec.output_shape)
     if out is None:
         out = np.empty(shape, dtype=spec.dtype)
+        fill_border = True
     elif getattr(out, "shape", None) == spec.output_shape:
         _check_out(out, spec.output_shape, spec)
-        _run_cpu(img, spec, out)
+        _run_cpu(img, spec, out, fill_border=fill_border)
         return out
     _check_out(out, shape, spec)
-    _run_cpu(img, spec, out[0])
+    _run_cpu(img, spec, out[0], fill_border=fill_border)
     return out
 
 

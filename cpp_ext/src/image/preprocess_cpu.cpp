@@ -155,6 +155,7 @@ ResizePlan make_plan(const ResizeNormalizeParams& p, int used, TapRule rule, boo
 }
 
 void fill_pad(const ResizeNormalizeParams& p, int row, int x_begin, int x_end) {
+  if (!p.fill_border) return;
   for (int c = 0; c < p.norm.out_channels; ++c) {
     const int64_t base = static_cast<int64_t>(row) * p.dst.row_stride;
     for (int x = x_begin; x < x_end; ++x) store_value(p.dst, c, base + x, p.norm.pad[c]);
@@ -201,8 +202,12 @@ void resize_normalize_cpu(const ResizeNormalizeParams& params) {
   if (avx2) simd_row = detail::select_row_avx2(plan);
 #endif
   const int roi_end_x = p.roi.x + p.roi.width;
+  // Without the border, only the region's rows are visited.
+  const int first_row = p.fill_border ? 0 : p.roi.y;
+  const int row_count = p.fill_border ? p.dst.height : p.roi.height;
   auto rows = [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t row = r + first_row;
       const int y = static_cast<int>(row) - p.roi.y;
       if (y < 0 || y >= p.roi.height) {
         detail::fill_pad(p, static_cast<int>(row), 0, p.dst.width);
@@ -219,7 +224,7 @@ void resize_normalize_cpu(const ResizeNormalizeParams& params) {
   };
   // About 16k output pixels per chunk: below that, waking a thread costs more than it saves.
   const int64_t grain = std::max<int64_t>(1, 16384 / p.dst.width);
-  parallel::parallel_for(p.dst.height, grain, rows);
+  parallel::parallel_for(row_count, grain, rows);
 }
 
 const char* cpu_driver_name(const ResizeNormalizeParams& p) {

@@ -63,6 +63,7 @@ __device__ __forceinline__ bool outside_roi(const ResizeNormalizeParams& p, OutT
   const int rx = x - p.roi.x;
   const int ry = y - p.roi.y;
   if (rx >= 0 && ry >= 0 && rx < p.roi.width && ry < p.roi.height) return false;
+  if (!p.fill_border) return true;
   for (int c = 0; c < p.norm.out_channels; ++c) {
     store<OutT>(out, c * p.dst.plane_stride + at, p.norm.pad[c]);
   }

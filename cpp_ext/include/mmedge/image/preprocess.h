@@ -50,6 +50,9 @@ struct ResizeNormalizeParams {
   Roi roi;
   Normalize norm;
   Interpolation interpolation = Interpolation::kBilinear;
+  // false: write the resize region only, for outputs that already hold the border (pad) from an
+  // earlier call with the same geometry: the letterbox border is then not rewritten per frame.
+  bool fill_border = true;
 };
 
 // Returns an empty string when `p` is valid, else a message naming the bad field and its value.
