@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-.venv/bin/python}
+# The build tools (pip's build isolation kept them out of the environment it installed into).
+"$PY" -m pip install -q "pybind11>=2.12" "cmake>=3.24" ninja
+export PATH="$(dirname "$PY"):$PATH"
 BUILD=build/sanitize
 PKG=$BUILD/pkg
 rm -rf "$PKG"
