@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+from mmedge.bundle_writer import write_bundle
 from mmedge.export.bundle_export import export_bundle, package_versions, torch_outputs
 from mmedge.export.onnx_export import OnnxExport, to_onnx
-from mmedge.export.writer import write_bundle
 from mmedge.parity import ParityReport, ParityTolerance, compare
 
 __all__ = [

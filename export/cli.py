@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,15 +13,19 @@ import torch
 from mmedge import preprocess as pp
 from mmedge.backends.ort import OrtBackend
 from mmedge.bundle import Bundle
-from mmedge.errors import ExportError, MMEdgeError
+from mmedge.errors import ExportError
 from mmedge.export.bundle_export import (
+    ModelInput,
+    ModelOutput,
     backend_outputs,
     export_bundle,
-    parity_inputs_for,
-    torch_outputs,
+    torch_reference,
 )
+from mmedge.export.data import read_folder
+from mmedge.export.presets import read_spec
+from mmedge.export.summary import summary
 from mmedge.parity import compare
-from mmedge.validate import stored_tolerance
+from mmedge.validate import load_fixture, stored_tolerance
 
 
 def load_factory(ref: str) -> Callable[[], torch.nn.Module]:
@@ -53,18 +56,24 @@ def load_factory(ref: str) -> Callable[[], torch.nn.Module]:
 def load_model(ref: str, weights: str | Path) -> torch.nn.Module:
     """Builds the model and loads a state_dict with torch.load(weights_only=True): no pickled
     code from the file is ever run."""
-    model = load_factory(ref)()
-    if not isinstance(model, torch.nn.Module):
-        raise ExportError(f"{ref} returned {type(model).__name__}, not a torch.nn.Module")
     path = Path(weights)
+    factory = load_factory(ref)
     if not path.is_file():
         raise ExportError(f"weights file not found: {path}")
+    try:
+        model = factory()
+    except Exception as exc:
+        raise ExportError(f"{ref}() failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(model, torch.nn.Module):
+        raise ExportError(f"{ref} returned {type(model).__name__}, not a torch.nn.Module")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ExportError(f"{path} is not a weights-only state_dict: {exc}") from exc
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ExportError(f"{path} holds a {type(state).__name__}, not a state_dict")
     try:
         model.load_state_dict(state, strict=True)
     except Exception as exc:
@@ -72,83 +81,140 @@ def load_model(ref: str, weights: str | Path) -> torch.nn.Module:
     return model.eval()
 
 
-def _read_spec(text: str | None) -> pp.ImageSpec | None:
-    if text is None:
-        return None
-    raw = text if text.lstrip().startswith("{") else Path(text).read_text()
-    try:
-        return pp.ImageSpec.from_dict(json.loads(raw))
-    except json.JSONDecodeError as exc:
-        raise ExportError(f"--preprocess is not valid JSON: {exc}") from exc
+def _example_shape(spec: pp.Spec | None, text: str | None) -> tuple[int, ...]:
+    """Shape of one sample (no batch axis): --input-shape, else from the spec."""
+    if text:
+        try:
+            return tuple(int(v) for v in text.split(","))
+        except ValueError as exc:
+            raise ExportError(f"--input-shape must be integers like C,H,W, got {text!r}") from exc
+    if isinstance(spec, pp.ImageSpec):
+        return spec.output_shape
+    if isinstance(spec, pp.VideoSpec):
+        return spec.clip_shape[1:]
+    if isinstance(spec, pp.AudioSpec):
+        shape = spec.tensor_shape()[1:]
+        if any(isinstance(d, str) for d in shape):
+            raise ExportError(
+                "the audio spec has no analysis window: give --input-shape with an example frame "
+                "count (the time axis is exported as dynamic)"
+            )
+        return tuple(int(d) for d in shape)
+    raise ExportError("give --input-shape or --preprocess")
+
+
+def _tensor_inputs(items: list[str]) -> list[ModelInput]:
+    """--input NAME=D1,D2 (a tensor input without preprocessing, e.g. an embedding)."""
+    inputs = []
+    for item in items:
+        name, sep, dims = item.partition("=")
+        try:
+            shape = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            shape = ()
+        if not sep or not name or not shape:
+            raise ExportError(f"--input must be NAME=D1,D2,... got {item!r}")
+        inputs.append(ModelInput(name, torch.zeros(1, *shape)))
+    return inputs
+
+
+def _outputs(text: str) -> list[ModelOutput]:
+    """'logits,embedding:embedding' -> outputs (kind defaults to logits for the first, else
+    embedding)."""
+    outs = []
+    for i, item in enumerate(p for p in text.split(",") if p):
+        name, _, kind = item.partition(":")
+        outs.append(ModelOutput(name, kind or ("logits" if i == 0 else "embedding")))
+    return outs
 
 
 def run_export(args: argparse.Namespace) -> int:
-    spec = _read_spec(args.preprocess)
-    if args.input_shape:
-        try:
-            shape = tuple(int(v) for v in args.input_shape.split(","))
-        except ValueError as exc:
-            raise ExportError(
-                f"--input-shape must be C,H,W integers, got {args.input_shape!r}"
-            ) from exc
-    elif spec is not None:
-        shape = spec.output_shape
-    else:
-        raise ExportError("give --input-shape or --preprocess")
     labels = None
     if args.labels:
-        labels = [
-            line.strip() for line in Path(args.labels).read_text().splitlines() if line.strip()
-        ]
+        path = Path(args.labels)
+        if not path.is_file():
+            raise ExportError(f"labels file not found: {path}")
+        labels = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
+    spec = read_spec(args.preprocess) if args.preprocess else None
+    if args.input:
+        if spec is not None:
+            raise ExportError("--input (tensor inputs) and --preprocess do not go together")
+        inputs = _tensor_inputs(args.input)
+    else:
+        name = args.input_name or {"image": "image", "audio": "features", "video": "clip"}.get(
+            spec.kind if spec is not None else "", "input"
+        )
+        inputs = [ModelInput(name, torch.zeros(1, *_example_shape(spec, args.input_shape)), spec)]
+    if (args.calib or args.eval) and (spec is None or len(inputs) != 1):
+        raise ExportError(
+            "--calib/--eval folders hold media files for a model with one preprocessed input; "
+            "for other models call mmedge.export.export_bundle(calibration=..., evaluation=...)"
+        )
     out = Path(args.out)
-    name = args.name or out.name.split(".")[0]
+    # Everything that can fail cheaply fails before the model is built.
+    calibration = evaluation = None
+    modality = spec.kind if spec is not None else args.modality
+    image_format = spec.input_format if isinstance(spec, pp.ImageSpec) else "BGR"
+    if args.calib:
+        calibration = read_folder(args.calib, modality, labels, image_format, what="calibration")
+    if args.eval:
+        evaluation = read_folder(args.eval, modality, labels, image_format, what="evaluation")
+        if labels is None:
+            labels = evaluation.label_names
     model = load_model(args.factory, args.weights)
     path = export_bundle(
         model,
         out,
-        name=name,
-        example_input=torch.zeros(1, *shape),
+        name=args.name or out.name.split(".")[0],
+        inputs=inputs,
+        outputs=_outputs(args.outputs),
         labels=labels,
-        preprocess=spec,
         modality=args.modality,
+        precisions=precisions,
+        calibration=calibration,
+        evaluation=evaluation,
+        max_accuracy_drop=args.max_accuracy_drop,
+        calibration_method=args.calibration_method,
+        max_float_layers=args.max_float_layers,
+        int8_cpu_variant=not args.no_int8_cpu_variant,
+        simplify=args.simplify,
         opset=args.opset,
         exporter=args.exporter,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
     with Bundle.load(path) as bundle:
-        parity = bundle.reports["parity"]["model.onnx"]
-        print(
-            f"wrote {path}: exporter {bundle.manifest['provenance']['exporter']}, parity "
-            f"max_abs {parity['max_abs']:.3g}, top-1 agreement {parity['top1_agreement']}"
-        )
+        print(summary(bundle.manifest))
+        print(f"wrote {path}")
     return 0
 
 
-def validate_against_torch(
-    bundle: Bundle, ref: str, weights: str | Path, samples: int = 32
-) -> bool:
-    """Parity of every ONNX artifact against the PyTorch model on fresh inputs; prints reports."""
+def validate_against_torch(bundle: Bundle, ref: str, weights: str | Path) -> bool:
+    """Parity of every ONNX artifact against the PyTorch model, recomputed now on the bundle's
+    stored parity inputs (real samples when the export had data); prints the reports."""
     model = load_model(ref, weights)
-    spec = bundle.preprocess()
-    if spec is not None and not isinstance(spec, pp.ImageSpec):
-        raise MMEdgeError("validate --model handles image bundles in this version")
-    shape = [d if isinstance(d, int) else 1 for d in bundle.inputs[0].shape]
-    inputs = parity_inputs_for(spec, torch.zeros(*shape), samples, None)
-    reference = torch_outputs(model, inputs)
+    inputs, _ = load_fixture(bundle)
+    in_names = [t.name for t in bundle.inputs]
+    out_names = [t.name for t in bundle.outputs]
+    reference = torch_reference(model, inputs, in_names, out_names)
+    n = len(next(iter(inputs.values())))
     ok = True
     for artifact in bundle.artifacts:
         if artifact.format != "onnx":
             continue
         backend = OrtBackend(artifact.path, providers=["CPUExecutionProvider"])
-        output = bundle.outputs[0].name
-        report = compare(
-            reference,
-            backend_outputs(backend, bundle.inputs[0].name, output, inputs),
-            output=output,
-            tolerance=stored_tolerance(bundle, artifact.file, artifact.precision),
-        )
-        backend.close()
-        ok &= report.passed
-        print(f"  {artifact.file} vs PyTorch ({samples} fresh inputs): {report.summary()}")
+        try:
+            got = backend_outputs(backend, inputs)
+        finally:
+            backend.close()
+        for name in out_names:
+            report = compare(
+                reference[name],
+                got[name],
+                output=name,
+                tolerance=stored_tolerance(bundle, artifact.file, artifact.precision, name),
+            )
+            ok &= report.passed
+            print(f"  {artifact.file} vs PyTorch now ({n} stored inputs): {report.summary()}")
     return ok

@@ -8,7 +8,7 @@ import io
 import logging
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ class OnnxExport:
 
     exporter: 'dynamo' or 'torchscript'. fallback_reason: why dynamo was not used (None when it
     was). batch_dim: the symbolic name of the batch axis, or None for a fixed batch.
+    dynamic_axes: every symbolic input axis, {input name: {axis: dim name}} (batch included).
     """
 
     model: onnx.ModelProto
@@ -39,6 +40,7 @@ class OnnxExport:
     batch_dim: str | None
     fallback_reason: str | None = None
     warnings: list[str] = field(default_factory=list)
+    dynamic_axes: dict[str, dict[int, str]] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         return self.model.SerializeToString()
@@ -56,6 +58,34 @@ def _as_tuple(example_inputs: Any) -> tuple[torch.Tensor, ...]:
 def _with_batch(inputs: tuple[torch.Tensor, ...], batch: int) -> tuple[torch.Tensor, ...]:
     """The examples with batch size `batch`: torch.export specialises a batch of 1 to a constant."""
     return tuple(t[:1].expand(batch, *t.shape[1:]).contiguous() for t in inputs)
+
+
+def _axes_by_input(
+    names: list[str],
+    inputs: tuple[torch.Tensor, ...],
+    batch_dim: str | None,
+    extra: Mapping[str, Mapping[int, str]] | None,
+) -> dict[str, dict[int, str]]:
+    """{input: {axis: dim name}}: the batch axis plus the caller's extra axes, checked."""
+    axes: dict[str, dict[int, str]] = {n: ({0: batch_dim} if batch_dim else {}) for n in names}
+    for name, dims in (extra or {}).items():
+        if name not in axes:
+            raise ExportError(f"dynamic_axes names input {name!r}; the inputs are {names}")
+        rank = inputs[names.index(name)].dim()
+        for axis, dim in dims.items():
+            if not 0 < int(axis) < rank:
+                raise ExportError(
+                    f"dynamic axis {axis} of input {name!r} is outside 1..{rank - 1} (axis 0 is "
+                    "the batch)"
+                )
+            if inputs[names.index(name)].shape[axis] < 2:
+                raise ExportError(
+                    f"input {name!r} axis {axis} ({dim}) has size "
+                    f"{inputs[names.index(name)].shape[axis]} in the example; give an example "
+                    "of size >= 2 there (the exporter fixes sizes 0 and 1)"
+                )
+            axes[name][int(axis)] = str(dim)
+    return axes
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -100,12 +130,16 @@ def _export_dynamo(
     input_names: list[str],
     output_names: list[str],
     opset: int,
-    batch_dim: str | None,
+    axes: dict[str, dict[int, str]],
 ) -> onnx.ModelProto:
+    dims: dict[str, Any] = {}
     dynamic_shapes = None
-    if batch_dim is not None:
-        batch = torch.export.Dim(batch_dim, min=1, max=65536)
-        dynamic_shapes = tuple({0: batch} for _ in inputs)
+    if any(axes.values()):
+        dynamic_shapes = tuple(
+            {a: dims.setdefault(d, torch.export.Dim(d, min=1, max=65536)) for a, d in ax.items()}
+            or None
+            for ax in (axes[n] for n in input_names)
+        )
     program = torch.onnx.export(
         model,
         inputs,
@@ -128,12 +162,14 @@ def _export_torchscript(
     input_names: list[str],
     output_names: list[str],
     opset: int,
+    axes: dict[str, dict[int, str]],
     batch_dim: str | None,
 ) -> onnx.ModelProto:
     buffer = io.BytesIO()
-    dynamic_axes = None
+    dynamic_axes: dict[str, dict[int, str]] | None = {n: a for n, a in axes.items() if a}
     if batch_dim is not None:
-        dynamic_axes = {name: {0: batch_dim} for name in [*input_names, *output_names]}
+        dynamic_axes = {**(dynamic_axes or {}), **{n: {0: batch_dim} for n in output_names}}
+    dynamic_axes = dynamic_axes or None
     torch.onnx.export(
         model,
         inputs,
@@ -156,12 +192,16 @@ def to_onnx(
     output_names: Sequence[str] = ("output",),
     opset: int = DEFAULT_OPSET,
     dynamic_batch: bool = True,
+    dynamic_axes: Mapping[str, Mapping[int, str]] | None = None,
     exporter: str = "auto",
 ) -> OnnxExport:
     """Exports `model` (put in eval mode) to a checked ONNX model.
 
     example_inputs: a tensor or tuple of tensors with the model's input shapes (any batch).
     dynamic_batch: make axis 0 of every input and output the symbolic dimension 'batch'.
+    dynamic_axes: further symbolic input axes, {input name: {axis: dim name}}, e.g. the time
+        axis of an audio model that pools over time ({'features': {3: 'frames'}}). The model
+        must allow it: when it does not, the exporter's reason is raised as an ExportError.
     exporter: 'auto' (dynamo, then TorchScript if dynamo fails, with the reason recorded),
         'dynamo' or 'torchscript' (no fallback).
     Raises ExportError when no exporter succeeds or onnx.checker rejects the graph.
@@ -173,6 +213,7 @@ def to_onnx(
     if len(names_in) != len(inputs):
         raise ExportError(f"{len(inputs)} example inputs but {len(names_in)} input names")
     batch_dim = "batch" if dynamic_batch else None
+    axes = _axes_by_input(names_in, inputs, batch_dim, dynamic_axes)
     if dynamic_batch:
         inputs = _with_batch(inputs, 2)
     model = model.eval()
@@ -182,7 +223,7 @@ def to_onnx(
     if exporter in ("auto", "dynamo"):
         try:
             with torch.no_grad(), _quiet() as caught:
-                proto = _export_dynamo(model, inputs, names_in, names_out, opset, batch_dim)
+                proto = _export_dynamo(model, inputs, names_in, names_out, opset, axes)
             used = "dynamo"
         except Exception as exc:
             if exporter == "dynamo":
@@ -192,7 +233,9 @@ def to_onnx(
     if proto is None:
         try:
             with torch.no_grad(), _quiet() as caught:
-                proto = _export_torchscript(model, inputs, names_in, names_out, opset, batch_dim)
+                proto = _export_torchscript(
+                    model, inputs, names_in, names_out, opset, axes, batch_dim
+                )
             used = "torchscript"
         except Exception as exc:
             raise ExportError(
@@ -218,4 +261,5 @@ def to_onnx(
         batch_dim,
         fallback_reason,
         [str(w.message) for w in caught][:20],
+        axes,
     )

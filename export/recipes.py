@@ -11,16 +11,17 @@ import numpy as np
 import torch
 
 from mmedge import preprocess as pp
-from mmedge.datasets import load_mnist
+from mmedge.datasets import SpokenDigits, load_fsdd, load_mnist
 from mmedge.export.bundle_export import export_bundle
+from mmedge.export.data import Labelled
+from mmedge.export.presets import PRESETS
 from mmedge.export.training import TrainResult, train_classifier
-from mmedge.export.zoo import tiny_cnn
+from mmedge.export.zoo import audio_cnn, crnn, tiny_cnn
 
-# MNIST's own pixel statistics (train set mean/std of x / 255).
-MNIST_SPEC = pp.ImageSpec(
-    width=28, height=28, input_format="GRAY", output_format="GRAY", mean=(0.1307,), std=(0.3081,)
-)
+MNIST_SPEC = PRESETS["mnist"]
 MNIST_LABELS = [str(d) for d in range(10)]
+DIGIT_LABELS = MNIST_LABELS
+FSDD_SPECS = {"cnn": PRESETS["fsdd-mfcc"], "crnn": PRESETS["fsdd-logmel"]}
 
 
 @dataclass
@@ -37,12 +38,15 @@ def train_mnist(
     data_root: str | Path | None = None,
     epochs: int = 3,
     seed: int = 0,
+    precisions: tuple[str, ...] = ("fp32",),
+    calibration_samples: int = 1000,
     progress: bool = True,
     overwrite: bool = True,
 ) -> RecipeResult:
     """Trains the tiny CNN on the 60k MNIST training images (preprocessed by the bundle's own
     kernel, so training and deployment see identical tensors), then exports it to `out` with
-    parity on 32 real test images and top-1 accuracy on all 10k test images."""
+    parity and top-1 accuracy on all 10k test images; int8 is calibrated on the last
+    `calibration_samples` training images."""
     start = time.perf_counter()
     train_images, train_labels = load_mnist("train", data_root)
     test_images, test_labels = load_mnist("test", data_root)
@@ -51,6 +55,11 @@ def train_mnist(
     result = train_classifier(
         model, inputs, train_labels, epochs=epochs, seed=seed, progress=progress
     )
+    calibration = Labelled(
+        list(train_images[-calibration_samples:]),
+        train_labels[-calibration_samples:].astype(np.int64),
+        MNIST_LABELS,
+    )
     bundle = export_bundle(
         model,
         out,
@@ -58,10 +67,78 @@ def train_mnist(
         example_input=torch.from_numpy(inputs[:1]),
         labels=MNIST_LABELS,
         preprocess=MNIST_SPEC,
-        eval_frames=list(test_images),
-        eval_labels=test_labels,
+        precisions=precisions,
+        calibration=calibration if "int8" in precisions else None,
+        evaluation=Labelled(list(test_images), test_labels.astype(np.int64), MNIST_LABELS),
         description=f"TinyCNN trained on MNIST (60k images, {epochs} epochs, seed {seed}) "
         "by mmedge.export.recipes.train_mnist",
+        overwrite=overwrite,
+        progress=progress,
+    )
+    return RecipeResult(model, bundle, result, time.perf_counter() - start)
+
+
+def fsdd_labelled(clips: SpokenDigits) -> Labelled:
+    """FSDD recordings as labelled raw audio (8 kHz; the bundle's spec resamples)."""
+    return Labelled(list(clips.samples), clips.labels, DIGIT_LABELS, list(clips.rates))
+
+
+def fsdd_model(arch: str, width: int | None = None) -> torch.nn.Module:
+    """The FSDD digit model: 'cnn' (audio_cnn over 40 MFCC, N1FT) or 'crnn' (conv + GRU over
+    40 log-mel bands, NTF)."""
+    if arch == "cnn":
+        return audio_cnn(num_classes=10, n_features=40, width=width or 16)
+    if arch == "crnn":
+        return crnn(num_classes=10, n_features=40, width=width or 64)
+    raise ValueError(f"arch must be 'cnn' or 'crnn', got {arch!r}")
+
+
+def train_fsdd(
+    out: str | Path,
+    arch: str = "cnn",
+    *,
+    data_root: str | Path | None = None,
+    epochs: int = 8,
+    seed: int = 0,
+    precisions: tuple[str, ...] = ("fp32",),
+    max_accuracy_drop: float = 1.0,
+    progress: bool = True,
+    overwrite: bool = True,
+) -> RecipeResult:
+    """Trains an FSDD spoken-digit model on takes 5-49 (2,250 recordings, 6 speakers), features
+    from the bundle's own kernels (FSDD_SPECS: 8 kHz resampled to 16 kHz, 1 s window), and
+    exports it with accuracy on takes 0-4 (250 recordings) and int8 calibrated on 500 training
+    recordings."""
+    start = time.perf_counter()
+    spec = FSDD_SPECS[arch]
+    train, test = load_fsdd("train", data_root), load_fsdd("test", data_root)
+    inputs = np.concatenate(
+        [pp.audio(x, spec, r) for x, r in zip(train.samples, train.rates, strict=True)]
+    )
+    model = fsdd_model(arch)
+    result = train_classifier(
+        model, inputs, train.labels, epochs=epochs, batch_size=64, seed=seed, progress=progress
+    )
+    calibration = fsdd_labelled(train)
+    calibration = calibration.subset(np.linspace(0, len(calibration) - 1, 500).astype(int))
+    bundle = export_bundle(
+        model,
+        out,
+        name=f"fsdd_{arch}",
+        example_input=torch.from_numpy(inputs[:1]),
+        input_name="features",
+        labels=DIGIT_LABELS,
+        preprocess=spec,
+        modality="audio",
+        precisions=precisions,
+        calibration=calibration if "int8" in precisions else None,
+        evaluation=fsdd_labelled(test),
+        max_accuracy_drop=max_accuracy_drop,
+        description=(
+            "audio_cnn over 40 MFCC" if arch == "cnn" else "crnn (conv + GRU) over 40 log-mel"
+        )
+        + f" trained on FSDD takes 5-49 ({epochs} epochs, seed {seed}) by "
+        "mmedge.export.recipes.train_fsdd",
         overwrite=overwrite,
         progress=progress,
     )

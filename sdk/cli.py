@@ -1,4 +1,4 @@
-"""The `mmedge` command line: info, export, validate, demo."""
+"""The `mmedge` command line: info, export, build-engine, validate, demo."""
 
 from __future__ import annotations
 
@@ -44,19 +44,49 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         checks = validate_bundle(bundle, backend=args.backend)
         ok = True
         for check in checks:
-            if check.report is None:
+            if not check.reports:
                 print(f"  {check.artifact}: skipped ({check.skipped})")
                 continue
             ok &= check.passed
             print(
                 f"  {check.artifact} on {check.backend} [{', '.join(check.runs_on)}] vs stored "
-                f"PyTorch outputs: {check.report.summary()}"
+                f"PyTorch outputs: {check.summary()}"
             )
         if args.model:
             from mmedge.export import cli as export_cli
 
-            ok &= export_cli.validate_against_torch(bundle, args.model, args.weights, args.samples)
+            ok &= export_cli.validate_against_torch(bundle, args.model, args.weights)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _cmd_build_engine(args: argparse.Namespace) -> int:
+    from mmedge.engine_build import add_engine
+
+    dims = {}
+    for item in args.dim or []:
+        name, _, values = item.partition("=")
+        try:
+            lo, opt, hi = (int(v) for v in values.split(","))
+        except ValueError as exc:
+            raise MMEdgeError(f"--dim must be NAME=MIN,OPT,MAX, got {item!r}") from exc
+        dims[name] = (lo, opt, hi)
+    path, entry = add_engine(
+        args.bundle,
+        args.precision,
+        out=args.out,
+        min_batch=args.min_batch,
+        opt_batch=args.opt_batch,
+        max_batch=args.max_batch,
+        dims=dims,
+        workspace_mb=args.workspace_mb,
+        device_id=args.device,
+    )
+    built = entry["built_for"]
+    print(
+        f"wrote {entry['file']} into {path}: {entry['precision']} from {entry['built_from']}, "
+        f"TensorRT {built['tensorrt']} on {built['gpu']} (sm {built['compute_capability']})"
+    )
+    return EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -90,10 +120,70 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--out", required=True, help="NAME.mmb (directory) or NAME.mmb.tar")
     p.add_argument("--name", help="bundle name (default: from --out)")
-    p.add_argument("--preprocess", help="ImageSpec as a JSON file or inline JSON")
-    p.add_argument("--input-shape", help="C,H,W of one input (default: from --preprocess)")
+    p.add_argument(
+        "--preprocess",
+        metavar="SPEC.json|PRESET",
+        help="the input's preprocessing: a JSON spec (image, audio or video; as "
+        "ImageSpec/AudioSpec/VideoSpec.to_dict() write it) or a preset: mnist, imagenet-224, "
+        "yolo-640, fsdd-mfcc, fsdd-logmel, kaldi-mfcc-16k, kinetics-112",
+    )
+    p.add_argument(
+        "--input-shape", help="one sample's input shape, e.g. C,H,W (default: from --preprocess)"
+    )
+    p.add_argument("--input-name", help="name of the preprocessed input (default by modality)")
+    p.add_argument(
+        "--input",
+        action="append",
+        metavar="NAME=D1,D2",
+        help="a tensor input without preprocessing (repeat for several), e.g. the "
+        "embeddings a fusion head takes",
+    )
+    p.add_argument(
+        "--outputs",
+        default="logits",
+        metavar="NAME[:KIND],...",
+        help="the model's outputs in order, kinds logits|probs|embedding|regression "
+        "(default: logits)",
+    )
     p.add_argument("--labels", help="text file with one label per line")
-    p.add_argument("--modality", default="image", choices=["image", "audio", "video", "fusion"])
+    p.add_argument(
+        "--modality", default="image", choices=["image", "audio", "video", "fusion", "multimodal"]
+    )
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        metavar="fp32,fp16,int8",
+        help="artifacts to write (fp32 is always written)",
+    )
+    p.add_argument("--calib", metavar="DIR", help="calibration data DIR/<label>/<file> (int8)")
+    p.add_argument("--eval", metavar="DIR", help="labelled evaluation data DIR/<label>/<file>")
+    p.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        default=1.0,
+        metavar="PTS",
+        help="int8 may lose at most this many top-1 points vs fp32 (default 1.0)",
+    )
+    p.add_argument(
+        "--calibration-method", default="minmax", choices=["minmax", "entropy", "percentile"]
+    )
+    p.add_argument(
+        "--max-float-layers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="keep at most N layers in float to meet the accuracy bound",
+    )
+    p.add_argument(
+        "--no-int8-cpu-variant",
+        action="store_true",
+        help="skip the uint8-activation int8 artifact (the fast one on x86 CPUs)",
+    )
+    p.add_argument(
+        "--simplify",
+        action="store_true",
+        help="simplify the graph with onnxslim (parity re-checked)",
+    )
     p.add_argument("--opset", type=int, default=18)
     p.add_argument("--exporter", default="auto", choices=["auto", "dynamo", "torchscript"])
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
@@ -109,8 +199,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="also re-run parity against this PyTorch model (needs torch)",
     )
     p.add_argument("--weights", help="state_dict for --model")
-    p.add_argument("--samples", type=int, default=32, help="fresh inputs for --model parity")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser(
+        "build-engine",
+        help="build a TensorRT engine into a bundle, on the machine that will run it",
+    )
+    p.add_argument("bundle")
+    p.add_argument(
+        "--precision",
+        required=True,
+        choices=["fp32", "fp16", "int8"],
+        help="which ONNX artifact to build from (strongly typed: the graph's types)",
+    )
+    p.add_argument("--min-batch", type=int, default=1)
+    p.add_argument("--opt-batch", type=int, default=1)
+    p.add_argument("--max-batch", type=int, default=8)
+    p.add_argument(
+        "--dim",
+        action="append",
+        metavar="NAME=MIN,OPT,MAX",
+        help="range of another dynamic dim, e.g. frames=50,101,400",
+    )
+    p.add_argument("--workspace-mb", type=int, default=1024, help="builder workspace limit")
+    p.add_argument("--device", type=int, default=0, help="CUDA device")
+    p.add_argument("-o", "--out", help="write a new bundle here instead of updating BUNDLE")
+    p.set_defaults(func=_cmd_build_engine)
 
     p = sub.add_parser("demo", help="run the built-in model on built-in sample frames")
     p.add_argument("--bundle", help="a bundle to use instead of the built-in one")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
+import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +75,69 @@ def load_mnist(
     if len(images) != len(labels):
         raise MMEdgeError(f"MNIST {split}: {len(images)} images but {len(labels)} labels")
     return images, labels
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """A PCM WAV file (8/16/32-bit integer) as mono float32 in [-1, 1) and its rate in Hz
+    (channels averaged). Standard library only; other formats need soundfile."""
+    path = Path(path)
+    try:
+        with wave.open(str(path), "rb") as w:
+            width, channels, rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
+            raw = w.readframes(w.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise MMEdgeError(f"{path} is not a PCM WAV file: {exc}") from exc
+    if width == 1:
+        x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif width in (2, 4):
+        dtype = np.dtype("<i2" if width == 2 else "<i4")
+        x = np.frombuffer(raw, dtype).astype(np.float32) / float(2 ** (8 * width - 1))
+    else:
+        raise MMEdgeError(f"{path}: {8 * width}-bit WAV samples are not supported (8, 16, 32)")
+    x = x.reshape(-1, channels).mean(axis=1) if channels > 1 else x
+    return np.ascontiguousarray(x, dtype=np.float32), int(rate)
+
+
+@dataclass
+class SpokenDigits:
+    """FSDD recordings: samples (mono float32 each), rates (Hz), labels (digit), speakers,
+    names (file names)."""
+
+    samples: list[np.ndarray]
+    rates: list[int]
+    labels: np.ndarray
+    speakers: list[str]
+    names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+FSDD_TEST_TAKES = range(0, 5)  # the dataset's own convention: takes 0-4 are the test set
+
+
+def load_fsdd(split: str = "test", root: str | Path | None = None) -> SpokenDigits:
+    """Free Spoken Digit Dataset recordings `{digit}_{speaker}_{take}.wav` (8 kHz int16):
+    'test' = takes 0-4 (250 clips), 'train' = takes 5-49 (2,250), 'all'. Sorted by name."""
+    if split not in ("train", "test", "all"):
+        raise MMEdgeError(f"FSDD split must be 'train', 'test' or 'all', got {split!r}")
+    folder = data_dir(root) / "fsdd" / "recordings"
+    pattern = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
+    clips = SpokenDigits([], [], np.zeros(0, np.int64), [], [])
+    labels = []
+    for path in sorted(folder.glob("*.wav")):
+        m = pattern.match(path.name)
+        if m is None:
+            continue
+        is_test = int(m.group(3)) in FSDD_TEST_TAKES
+        if split == "all" or (split == "test") == is_test:
+            x, rate = read_wav(path)
+            clips.samples.append(x)
+            clips.rates.append(rate)
+            clips.speakers.append(m.group(2))
+            clips.names.append(path.name)
+            labels.append(int(m.group(1)))
+    if not labels:
+        raise MMEdgeError(f"no FSDD recordings found in {folder}")
+    clips.labels = np.asarray(labels, dtype=np.int64)
+    return clips

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mmedge import preprocess as pp
-from mmedge.backends import BACKEND_FORMATS, Backend, available_backends, create_backend
-from mmedge.bundle import Artifact, Bundle
+from mmedge.backends import Backend, create_backend
+from mmedge.bundle import Bundle, TensorSpec
 from mmedge.errors import BackendError, PreprocessError
-
-PRECISION_ORDER = ("fp32", "fp16", "int8")
+from mmedge.selection import Selection, select_artifact
 
 
 @dataclass(frozen=True)
@@ -26,6 +25,8 @@ class Prediction:
     probs: probabilities of all classes (float32, sums to 1).
     latency_ms: wall time of this prediction (preprocess + infer + softmax), ms; for a batch,
         the batch's time divided by its size. preprocess_ms/infer_ms: the parts of it.
+    outputs: this sample's row of every model output by name (e.g. 'embedding' for
+        feature-level fusion), as the backend returned them.
     """
 
     label: str
@@ -35,6 +36,7 @@ class Prediction:
     latency_ms: float
     preprocess_ms: float
     infer_ms: float
+    outputs: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -45,40 +47,35 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)
 
 
-def _choose(bundle: Bundle, backend: str, precision: str | None) -> tuple[str, Artifact]:
-    """(backend name, artifact): the requested pair, or for 'auto' the first available backend
-    with a matching artifact, fp32 first unless a precision is asked for."""
-    backends = available_backends() if backend == "auto" else [backend]
-    if backend != "auto" and backend not in BACKEND_FORMATS:
-        raise BackendError(
-            f"unknown backend {backend!r}; known: {sorted(BACKEND_FORMATS)} or 'auto'"
+def _tensor_sample(raw: Any, declared: TensorSpec) -> np.ndarray:
+    """A ready-made tensor for an input without preprocessing: float32, batch axis added when
+    the sample has the input's rank minus one."""
+    x = np.asarray(raw)
+    if x.dtype != np.float32:
+        raise PreprocessError(
+            f"input {declared.name!r} takes float32 tensors, got {x.dtype} (convert explicitly)"
         )
-    if not backends:
-        raise BackendError(
-            "no inference backend is installed: pip install 'mmedge[ort]' (ONNX Runtime CPU) "
-            "or 'mmedge[ort-gpu]'"
+    rank = len(declared.shape)
+    if x.ndim == rank - 1:
+        x = x[None]
+    if x.ndim != rank:
+        raise PreprocessError(
+            f"input {declared.name!r} takes shape {list(declared.shape)}, got {x.shape}"
         )
-    precisions = [precision] if precision else list(PRECISION_ORDER)
-    for name in backends:
-        for fmt in BACKEND_FORMATS[name]:
-            for prec in precisions:
-                for artifact in bundle.artifacts:
-                    if artifact.format == fmt and artifact.precision == prec:
-                        return name, artifact
-    have = ", ".join(f"{a.format}/{a.precision}" for a in bundle.artifacts)
-    raise BackendError(
-        f"{bundle.source}: no artifact for backend {backend!r}"
-        + (f" at precision {precision}" if precision else "")
-        + f" (the bundle has: {have}; usable backends here: {backends})"
-    )
+    return np.ascontiguousarray(x)
 
 
 class Model:
     """Loads a bundle and runs it.
 
     bundle: a Bundle or the path of NAME.mmb / NAME.mmb.tar.
-    backend: 'auto' (the best available: ONNX Runtime with TensorRT EP > CUDA EP > CPU) or 'ort'.
-    precision: 'fp32', 'fp16' or 'int8' to pick that artifact; None = fp32 when present.
+    backend: 'auto' (TensorRT engine when one fits this GPU, else ONNX Runtime with TensorRT EP
+        > CUDA EP > CPU), 'tensorrt' or 'ort'.
+    precision: 'fp32', 'fp16' or 'int8'; None = the fastest artifact that passed its gates on
+        this machine (timed once and cached, see mmedge.speed). artifact: a file name of the
+        bundle to run exactly that one.
+    allow_fallback: when the bundle's engine was built for another TensorRT or GPU, run its ONNX
+        artifact on ONNX Runtime instead of refusing (describe() says so).
     backend_options: passed to the backend (for ONNX Runtime: providers, intra_op_threads,
         graph_optimization, device_id).
     """
@@ -89,21 +86,91 @@ class Model:
         backend: str = "auto",
         *,
         precision: str | None = None,
+        artifact: str | None = None,
+        allow_fallback: bool = False,
         **backend_options: Any,
     ) -> None:
         self._owns_bundle = not isinstance(bundle, Bundle)
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
-        self.backend_name, self.artifact = _choose(self.bundle, backend, precision)
-        self.backend: Backend = create_backend(
-            self.backend_name, self.artifact.path, **backend_options
-        )
-        declared = self.bundle.inputs
-        self.input_name = declared[0].name
-        self.spec = self.bundle.preprocess(self.input_name)
-        outputs = self.bundle.outputs
-        scored = [o for o in outputs if o.kind in ("logits", "probs")]
-        self.output = scored[0] if scored else outputs[0]
+        try:
+            self.selection: Selection = select_artifact(
+                self.bundle,
+                backend,
+                precision=precision,
+                artifact=artifact,
+                allow_fallback=allow_fallback,
+                backend_options=backend_options,
+            )
+            self.backend_name = self.selection.backend
+            self.artifact = self.selection.artifact
+            self.backend: Backend = create_backend(
+                self.backend_name, self.artifact.path, **backend_options
+            )
+        except BaseException:
+            if self._owns_bundle:
+                self.bundle.close()
+            raise
+        self.inputs = self.bundle.inputs
+        self.specs: dict[str, pp.Spec | None] = {
+            t.name: self.bundle.preprocess(t.name) for t in self.inputs
+        }
+        self.input_name = self.inputs[0].name
+        self.spec = self.specs[self.input_name]
+        self.outputs = self.bundle.outputs
+        scored = [o for o in self.outputs if o.kind in ("logits", "probs")]
+        self.output = scored[0] if scored else self.outputs[0]
         self.labels = self.bundle.labels
+        self._stack: pp.FrameStack | None = None
+
+    # -- preprocessing -------------------------------------------------------------------------
+
+    def _per_input(self, sample: Any) -> dict[str, Any]:
+        if len(self.inputs) == 1:
+            return {self.input_name: sample}
+        if not isinstance(sample, Mapping):
+            raise PreprocessError(
+                f"bundle {self.bundle.name!r} takes {len(self.inputs)} inputs "
+                f"{[t.name for t in self.inputs]}: pass a mapping of input name to sample"
+            )
+        names = [t.name for t in self.inputs]
+        if set(sample) != set(names):
+            raise PreprocessError(f"inputs must be exactly {names}, got {sorted(sample)}")
+        return dict(sample)
+
+    def _tensor(self, declared: TensorSpec, raw: Any, sample_rate: int | None) -> np.ndarray:
+        spec = self.specs[declared.name]
+        if isinstance(spec, pp.ImageSpec):
+            return pp.image(raw, spec)
+        if isinstance(spec, pp.AudioSpec):
+            return pp.audio(raw, spec, sample_rate)
+        if isinstance(spec, pp.VideoSpec):
+            return pp.video_clip(raw, spec)
+        return _tensor_sample(raw, declared)
+
+    def preprocess(self, sample: Any, *, sample_rate: int | None = None) -> dict[str, np.ndarray]:
+        """One sample -> the model's input tensors (batch 1) by input name, through each input's
+        preprocessing spec. sample: an image (uint8 HWC/HW), audio (mono samples; sample_rate in
+        Hz, default the spec's rate), a clip ((T, H, W, C) frames), a float32 tensor for inputs
+        without a spec; for a multi-input model a mapping of input name to sample."""
+        raw = self._per_input(sample)
+        return {t.name: self._tensor(t, raw[t.name], sample_rate) for t in self.inputs}
+
+    def preprocess_batch(
+        self, samples: Sequence[Any] | np.ndarray, *, sample_rates: Sequence[int] | None = None
+    ) -> dict[str, np.ndarray]:
+        """N samples -> the input tensors with batch N (images in one fused kernel call)."""
+        n = len(samples)
+        if n == 0:
+            raise PreprocessError("predict_batch needs at least one sample")
+        if sample_rates is not None and len(sample_rates) != n:
+            raise PreprocessError(f"{n} samples but {len(sample_rates)} sample rates")
+        if len(self.inputs) == 1 and isinstance(self.spec, pp.ImageSpec):
+            return {self.input_name: pp.image_batch(samples, self.spec)}
+        rows = [
+            self.preprocess(s, sample_rate=None if sample_rates is None else sample_rates[i])
+            for i, s in enumerate(samples)
+        ]
+        return {t.name: np.concatenate([r[t.name] for r in rows]) for t in self.inputs}
 
     # -- running -------------------------------------------------------------------------------
 
@@ -111,45 +178,68 @@ class Model:
         """Runs the backend on ready-made tensors (no preprocessing), keyed by input name."""
         return self.backend.infer(feeds)
 
-    def preprocess(self, image: Any) -> np.ndarray:
-        """One frame -> the (1, C, H, W) input tensor, by the bundle's preprocessing spec."""
-        return pp.image(image, self._image_spec())
+    def predict(self, sample: Any, *, sample_rate: int | None = None) -> Prediction:
+        """Classifies one sample (see preprocess for what a sample is)."""
+        return self._predict(lambda: self.preprocess(sample, sample_rate=sample_rate), 1)[0]
 
-    def predict(self, image: Any) -> Prediction:
-        """Classifies one frame (uint8 HWC/HW in the spec's input format)."""
-        return self._predict(lambda: pp.image(image, self._image_spec()), 1)[0]
+    def predict_batch(
+        self, samples: Sequence[Any] | np.ndarray, *, sample_rates: Sequence[int] | None = None
+    ) -> list[Prediction]:
+        """Classifies N samples in one backend call."""
+        return self._predict(
+            lambda: self.preprocess_batch(samples, sample_rates=sample_rates), len(samples)
+        )
 
-    def predict_batch(self, images: Sequence[Any] | np.ndarray) -> list[Prediction]:
-        """Classifies N frames in one backend call."""
-        return self._predict(lambda: pp.image_batch(images, self._image_spec()), len(images))
+    def predict_frame(self, frame: Any) -> Prediction | None:
+        """Video bundles, frame by frame: pushes one frame into the model's FrameStack and
+        classifies the newest clip once clip_len frames (at the spec's stride) have arrived;
+        None before that and for frames the stride skips."""
+        if not isinstance(self.spec, pp.VideoSpec) or len(self.inputs) != 1:
+            raise PreprocessError(f"bundle {self.bundle.name!r} is not a single-input video model")
+        if self._stack is None:
+            self._stack = pp.FrameStack(self.spec)
+        t0 = time.perf_counter()
+        clip = self._stack.push(frame)
+        if clip is None:
+            return None
+        pushed = time.perf_counter() - t0
+        result = self._predict(lambda: {self.input_name: clip}, 1)[0]
+        return Prediction(
+            result.label,
+            result.index,
+            result.score,
+            result.probs,
+            result.latency_ms + pushed * 1e3,
+            result.preprocess_ms + pushed * 1e3,
+            result.infer_ms,
+            result.outputs,
+        )
 
-    def _image_spec(self) -> pp.ImageSpec:
-        if not isinstance(self.spec, pp.ImageSpec):
-            raise PreprocessError(
-                f"bundle {self.bundle.name!r} input {self.input_name!r} has no image "
-                "preprocessing; pass tensors to Model.infer() instead"
-            )
-        return self.spec
+    def reset_stream(self) -> None:
+        """Forgets the frames predict_frame has collected."""
+        if self._stack is not None:
+            self._stack.reset()
 
-    def _predict(self, make_tensor: Any, n: int) -> list[Prediction]:
+    def _predict(self, make_feeds: Callable[[], dict[str, np.ndarray]], n: int) -> list[Prediction]:
         if self.output.kind not in ("logits", "probs"):
             raise BackendError(
                 f"predict needs a logits or probs output; "
-                f"{self.output.name!r} is {self.output.kind}"
+                f"{self.output.name!r} is {self.output.kind}; use infer()"
             )
         t0 = time.perf_counter()
-        tensor = make_tensor()
+        feeds = make_feeds()
         t1 = time.perf_counter()
-        raw = self.backend.infer({self.input_name: tensor})[self.output.name]
+        results = self.backend.infer(feeds)
         t2 = time.perf_counter()
+        raw = results[self.output.name]
         probs = softmax(raw) if self.output.kind == "logits" else raw.astype(np.float32)
         t3 = time.perf_counter()
         per = 1000.0 / n
-        results = []
-        for row in probs:
+        predictions = []
+        for i, row in enumerate(probs):
             index = int(row.argmax())
             label = self.labels[index] if index < len(self.labels) else str(index)
-            results.append(
+            predictions.append(
                 Prediction(
                     label,
                     index,
@@ -158,14 +248,16 @@ class Model:
                     (t3 - t0) * per,
                     (t1 - t0) * per,
                     (t2 - t1) * per,
+                    {name: value[i] for name, value in results.items()},
                 )
             )
-        return results
+        return predictions
 
     # -- reporting -----------------------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
-        """Which bundle, artifact, backend and providers run, and with what preprocessing."""
+        """Which bundle, artifact, backend and providers run, why that artifact, and with what
+        preprocessing."""
         return {
             "bundle": self.bundle.name,
             "source": str(self.bundle.source),
@@ -175,9 +267,14 @@ class Model:
                 "format": self.artifact.format,
                 "precision": self.artifact.precision,
             },
+            "selected_because": self.selection.reason,
             **self.backend.describe(),
+            "inputs": [t.name for t in self.inputs],
             "input": self.input_name,
-            "preprocess": self.spec.to_dict() if self.spec is not None else None,
+            "preprocess": {
+                n: s.to_dict() if s is not None else None for n, s in self.specs.items()
+            },
+            "outputs": {o.name: o.kind for o in self.outputs},
             "labels": len(self.labels),
         }
 

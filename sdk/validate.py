@@ -4,7 +4,7 @@ stored with them. Needs no torch, so it runs on the robot."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,23 +17,30 @@ from mmedge.parity import ParityReport, ParityTolerance, compare
 
 @dataclass(frozen=True)
 class ArtifactCheck:
-    """Parity of one artifact on this machine, or why it was skipped."""
+    """Parity of one artifact on this machine (one report per output), or why it was skipped."""
 
     artifact: str
     precision: str
     backend: str | None
     runs_on: list[str]
-    report: ParityReport | None
+    reports: dict[str, ParityReport] = field(default_factory=dict)
     skipped: str | None = None
 
     @property
     def passed(self) -> bool:
-        return self.report is not None and self.report.passed
+        return bool(self.reports) and all(r.passed for r in self.reports.values())
+
+    def summary(self) -> str:
+        return "; ".join(r.summary() for r in self.reports.values())
 
 
-def stored_tolerance(bundle: Bundle, artifact: str, precision: str) -> ParityTolerance:
-    """The tolerance the artifact was exported under (its parity report), else the default."""
-    stored = bundle.reports.get("parity", {}).get(artifact)
+def stored_tolerance(
+    bundle: Bundle, artifact: str, precision: str, output: str | None = None
+) -> ParityTolerance:
+    """The tolerance the artifact's output was exported under (its parity report), else the
+    default for its precision."""
+    entry = bundle.reports.get("parity", {}).get(artifact) or {}
+    stored = entry.get("outputs", {}).get(output or "") if "outputs" in entry else entry
     if not stored:
         return ParityTolerance.for_precision(precision)
     atol = stored.get("atol")
@@ -41,16 +48,28 @@ def stored_tolerance(bundle: Bundle, artifact: str, precision: str) -> ParityTol
         atol=float("inf") if atol is None else atol,
         rtol=stored.get("rtol") or 0.0,
         min_top1_agreement=stored.get("min_top1_agreement"),
+        min_mean_cosine=stored.get("min_mean_cosine"),
     )
 
 
-def load_fixture(bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:
+def load_fixture(bundle: Bundle) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(inputs by input name, PyTorch outputs by output name) stored at export time."""
     inputs_path, reference_path = bundle.file("parity_inputs"), bundle.file("parity_reference")
     if inputs_path is None or reference_path is None:
         raise BundleError(
             f"{bundle.source} stores no parity fixture (parity_inputs, parity_reference)"
         )
-    return (np.load(inputs_path, allow_pickle=False), np.load(reference_path, allow_pickle=False))
+
+    def read(path: Any, default_name: str) -> dict[str, np.ndarray]:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        return {default_name: np.load(path, allow_pickle=False)}
+
+    return (
+        read(inputs_path, bundle.inputs[0].name),
+        read(reference_path, bundle.outputs[0].name),
+    )
 
 
 def validate_bundle(
@@ -58,8 +77,6 @@ def validate_bundle(
 ) -> list[ArtifactCheck]:
     """Parity of every artifact against the stored PyTorch outputs, with the stored tolerance."""
     inputs, reference = load_fixture(bundle)
-    input_name = bundle.inputs[0].name
-    stored = bundle.reports.get("parity", {})
     names = available_backends() if backend == "auto" else [backend]
     checks = []
     for artifact in bundle.artifacts:
@@ -71,23 +88,25 @@ def validate_bundle(
                     artifact.precision,
                     None,
                     [],
-                    None,
-                    f"no backend here runs {artifact.format} (available: {names or 'none'})",
+                    skipped=f"no backend here runs {artifact.format} "
+                    f"(available: {names or 'none'})",
                 )
             )
             continue
-        output = stored.get(artifact.file, {}).get("output") or bundle.outputs[0].name
         engine = create_backend(runner, artifact.path, **backend_options)
         try:
-            candidate = engine.infer({input_name: inputs})[output]
+            candidate = engine.infer(inputs)
             runs_on = list(engine.describe().get("providers", [runner]))
         finally:
             engine.close()
-        report = compare(
-            reference,
-            candidate,
-            output=output,
-            tolerance=stored_tolerance(bundle, artifact.file, artifact.precision),
-        )
-        checks.append(ArtifactCheck(artifact.file, artifact.precision, runner, runs_on, report))
+        reports = {
+            name: compare(
+                ref,
+                candidate[name],
+                output=name,
+                tolerance=stored_tolerance(bundle, artifact.file, artifact.precision, name),
+            )
+            for name, ref in reference.items()
+        }
+        checks.append(ArtifactCheck(artifact.file, artifact.precision, runner, runs_on, reports))
     return checks

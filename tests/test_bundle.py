@@ -36,12 +36,20 @@ def test_builtin_bundle_loads() -> None:
     assert b.name == "mnist_cnn"
     assert b.modality == "image"
     assert b.labels == [str(i) for i in range(10)]
-    assert [a.file for a in b.artifacts] == ["model.onnx"]
+    assert [(a.file, a.precision) for a in b.artifacts] == [
+        ("model.onnx", "fp32"),
+        ("model.fp16.onnx", "fp16"),
+        ("model.int8.onnx", "int8"),
+        ("model.int8-u8.onnx", "int8"),
+    ]
     assert b.inputs[0].shape == ("batch", 1, 28, 28)
     assert b.preprocess() == mmedge.ImageSpec(
         28, 28, input_format="GRAY", output_format="GRAY", mean=(0.1307,), std=(0.3081,)
     )
-    assert b.reports["parity"]["model.onnx"]["passed"] is True
+    for a in b.artifacts:
+        assert b.reports["parity"][a.file]["passed"] is True
+        assert b.reports["speed"][a.file]["median_ms"] > 0
+    assert b.reports["accuracy"]["n_samples"] == 10000
 
 
 def test_schema_ships_with_the_package() -> None:
@@ -106,9 +114,11 @@ def test_tampered_artifact(bundle_dir: Path) -> None:
 
 
 def test_tampered_fixture_file(bundle_dir: Path) -> None:
-    path = bundle_dir / "parity" / "reference.npy"
-    path.write_bytes(path.read_bytes()[:-4] + b"\0\0\0\0")
-    with pytest.raises(BundleError, match=r"file parity/reference\.npy fails its checksum"):
+    path = bundle_dir / "parity" / "reference.npz"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit
+    path.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"file parity/reference\.npz fails its checksum"):
         Bundle.load(bundle_dir)
 
 

@@ -89,7 +89,9 @@ def test_export_and_validate_against_torch(
         )
         == 0
     )
-    assert "wrote" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "wrote" in printed
+    assert "| model.onnx | fp32 | - | PASS |" in printed
     bundle = mmedge.Bundle.load(out)
     assert bundle.name == "cli"
     assert bundle.labels[3] == "digit 3"
@@ -106,7 +108,7 @@ def test_export_and_validate_against_torch(
         )
         == 0
     )
-    assert "vs PyTorch (32 fresh inputs): PASS" in capsys.readouterr().out
+    assert "model.onnx vs PyTorch now (64 stored inputs): PASS" in capsys.readouterr().out
 
 
 class _Payload:

@@ -18,6 +18,7 @@ from mmedge import Bundle, ExportError, ParityError
 from mmedge.backends.ort import OrtBackend
 from mmedge.export import bundle_export as bundle_export_module
 from mmedge.export import compare, export_bundle, to_onnx
+from mmedge.export.data import Labelled
 from mmedge.export.zoo import tiny_cnn
 
 SPEC = mmedge.ImageSpec(
@@ -100,7 +101,7 @@ def test_parity_gate_catches_a_traced_branch(tmp_path: Path) -> None:
             name="branchy",
             example_input=torch.ones(1, 8),
             labels=[str(i) for i in range(5)],
-            parity_inputs=x,
+            parity_data=Labelled(list(x), np.zeros(32, np.int64), []),
             input_name="x",
             progress=False,
         )
@@ -142,7 +143,7 @@ def test_parity_gate_refuses_one_perturbed_weight(
         )
     report = info.value.report
     assert not report.within_tolerance
-    assert report.n_samples == 32
+    assert report.n_samples == 64  # seeded random frames: no data was given
     assert not out.exists()
 
 
@@ -174,7 +175,8 @@ def test_export_bundle_manifest(tmp_path: Path) -> None:
         progress=False,
     )
     manifest = json.loads((out / "manifest.json").read_text())
-    parity = manifest["reports"]["parity"]["model.onnx"]
+    assert manifest["reports"]["parity"]["model.onnx"]["passed"]
+    parity = manifest["reports"]["parity"]["model.onnx"]["outputs"]["logits"]
     assert parity["n_samples"] >= 32
     assert parity["passed"]
     assert parity["max_abs"] < 1e-4
@@ -193,6 +195,7 @@ def test_too_few_parity_inputs(tmp_path: Path) -> None:
             tmp_path / "x.mmb",
             name="x",
             example_input=torch.zeros(1, 1, 28, 28),
-            parity_inputs=np.zeros((8, 1, 28, 28), np.float32),
+            parity_data=Labelled(list(np.zeros((8, 1, 28, 28), np.float32)), np.zeros(8), []),
             progress=False,
         )
+    assert list(tmp_path.iterdir()) == []

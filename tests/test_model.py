@@ -46,10 +46,14 @@ def test_describe_says_what_runs(model: Model) -> None:
     d = model.describe()
     assert d["bundle"] == "mnist_cnn"
     assert d["backend"] == "onnxruntime"
-    assert d["artifact"] == {"file": "model.onnx", "format": "onnx", "precision": "fp32"}
+    assert d["artifact"]["format"] == "onnx"
+    assert "fastest on this machine" in d["selected_because"]
     assert "CPUExecutionProvider" in d["providers"]
-    assert d["preprocess"]["input_format"] == "GRAY"
-    assert "model.onnx (onnx fp32) on onnxruntime" in str(model)
+    assert d["preprocess"]["image"]["input_format"] == "GRAY"
+    assert d["outputs"] == {"logits": "logits"}
+    assert f"{d['artifact']['file']} (onnx {d['artifact']['precision']}) on onnxruntime" in str(
+        model
+    )
 
 
 @pytest.mark.parametrize(
@@ -75,8 +79,10 @@ def test_bad_frame_in_batch_is_named(model: Model) -> None:
 def test_backend_and_precision_errors() -> None:
     with pytest.raises(BackendError, match="unknown backend 'tflite'"):
         Model(mmedge.builtin_bundle(), backend="tflite")
-    with pytest.raises(BackendError, match="no artifact for backend 'auto' at precision int8"):
-        Model(mmedge.builtin_bundle(), precision="int8")
+    with pytest.raises(BackendError, match="precision must be one of"):
+        Model(mmedge.builtin_bundle(), precision="int4")
+    with pytest.raises(BackendError, match="has no artifact 'model.int4.onnx'"):
+        Model(mmedge.builtin_bundle(), artifact="model.int4.onnx")
     with pytest.raises(BackendError, match=r"providers .* are not available"):
         Model(mmedge.builtin_bundle(), providers=["CUDAExecutionProvider"])
 

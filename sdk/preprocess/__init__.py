@@ -18,7 +18,7 @@ from mmedge.preprocess.audio import (
     resample,
 )
 from mmedge.preprocess.image import ImageSpec, image, image_batch
-from mmedge.preprocess.video import FrameStack, VideoSpec
+from mmedge.preprocess.video import FrameStack, VideoSpec, video_clip
 
 Spec = ImageSpec | AudioSpec | VideoSpec
 
@@ -52,4 +52,5 @@ __all__ = [
     "mfcc",
     "resample",
     "spec_from_dict",
+    "video_clip",
 ]

@@ -226,3 +226,23 @@ class _DeviceClip:
             "strides": strides,
             "version": 3,
         }
+
+
+def video_clip(frames: Any, spec: VideoSpec, *, pad: bool = False) -> np.ndarray:
+    """The model input (a new array shaped spec.clip_shape) of a recorded clip: its newest
+    clip_len * stride frames through a FrameStack. frames: a (T, H, W[, C]) uint8 array or a
+    sequence of frames. A shorter clip raises PreprocessError, or with pad=True repeats its
+    last frame (for datasets of short clips)."""
+    count = len(frames)
+    needed = spec.clip_len * spec.stride - (spec.stride - 1)
+    if count == 0 or (count < needed and not pad):
+        raise PreprocessError(
+            f"clip has {count} frames; the model needs {needed} (clip_len {spec.clip_len}, "
+            f"stride {spec.stride})"
+        )
+    stack = FrameStack(spec)
+    first = max(0, count - needed)
+    out = None
+    for i in range(needed):
+        out = stack.push(frames[min(first + i, count - 1)])
+    return np.array(out)

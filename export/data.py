@@ -1,0 +1,169 @@
+"""Labelled data for calibration and evaluation: the usual folder tree DIR/<label>/<file>
+(images, wav/ogg/flac audio, video clips), read into raw samples and turned into model inputs
+by the bundle's own preprocessing, so calibration and accuracy see what deployment sees."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from mmedge import preprocess as pp
+from mmedge.errors import ExportError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+AUDIO_SUFFIXES = {".wav", ".ogg", ".flac"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
+SUFFIXES = {"image": IMAGE_SUFFIXES, "audio": AUDIO_SUFFIXES, "video": VIDEO_SUFFIXES}
+
+
+@dataclass
+class Labelled:
+    """Raw samples with integer labels (indices into label_names).
+
+    samples: images (uint8 HWC/HW in the spec's input format), audio (float32 mono), or clips
+        (uint8 (T, H, W, C) frames). sample_rates: per audio sample, Hz (None otherwise).
+    """
+
+    samples: list[Any]
+    labels: np.ndarray
+    label_names: list[str]
+    sample_rates: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> Labelled:
+        index = list(index)
+        rates = [self.sample_rates[i] for i in index] if self.sample_rates else None
+        return Labelled(
+            [self.samples[i] for i in index], self.labels[index], self.label_names, rates
+        )
+
+
+def _read_image(path: Path) -> np.ndarray:
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ExportError(f"cannot read image {path}")
+    return img
+
+
+def _read_audio(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile
+
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise ExportError(f"cannot read audio {path}: {exc}") from exc
+    return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(rate)
+
+
+def _read_clip(path: Path) -> np.ndarray:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    if not frames:
+        raise ExportError(f"cannot read video {path}")
+    return np.stack(frames)
+
+
+def read_folder(
+    path: str | Path,
+    modality: str,
+    labels: Sequence[str] | None = None,
+    image_format: str = "BGR",
+    what: str = "data",
+) -> Labelled:
+    """Reads DIR/<label>/<file>. labels: the model's label list (folder names must be among
+    them; default: the sorted folder names). Raises ExportError for a missing or empty folder,
+    unknown labels, or unreadable files."""
+    root = Path(path)
+    if modality not in SUFFIXES:
+        raise ExportError(f"{what}: modality must be image, audio or video, got {modality!r}")
+    if not root.is_dir():
+        raise ExportError(f"{what} folder not found: {root}")
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    if not folders:
+        raise ExportError(f"{what} folder {root} has no <label>/ subfolders")
+    names = list(labels) if labels is not None else [p.name for p in folders]
+    unknown = [p.name for p in folders if p.name not in names]
+    if unknown:
+        raise ExportError(
+            f"{what} folder {root} has labels the model does not know: {unknown} "
+            f"(model labels: {names})"
+        )
+    files = [
+        (f, names.index(folder.name))
+        for folder in folders
+        for f in sorted(folder.iterdir())
+        if f.suffix.lower() in SUFFIXES[modality]
+    ]
+    if not files:
+        raise ExportError(
+            f"{what} folder {root} holds no {modality} files "
+            f"({', '.join(sorted(SUFFIXES[modality]))})"
+        )
+    samples, ys, rates = [], [], []
+    for f, y in tqdm(files, desc=f"read {what}", unit="file", leave=False):
+        if modality == "image":
+            img = _read_image(f)
+            if image_format == "GRAY" and img.ndim == 3:
+                import cv2
+
+                img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+            samples.append(img)
+        elif modality == "audio":
+            x, rate = _read_audio(f)
+            samples.append(x)
+            rates.append(rate)
+        else:
+            samples.append(_read_clip(f))
+        ys.append(y)
+    return Labelled(
+        samples, np.asarray(ys, dtype=np.int64), names, rates if modality == "audio" else None
+    )
+
+
+def _random_raw(
+    spec: pp.Spec | None, example_shape: Sequence[int], rng: np.random.Generator
+) -> Any:
+    if isinstance(spec, pp.ImageSpec):
+        h = int(rng.integers(max(1, spec.height // 2), spec.height * 2 + 1))
+        w = int(rng.integers(max(1, spec.width // 2), spec.width * 2 + 1))
+        shape = (h, w) if spec.input_channels == 1 else (h, w, spec.input_channels)
+        return rng.integers(0, 256, shape, dtype=np.uint8)
+    if isinstance(spec, pp.AudioSpec):
+        n = spec.analysis_samples or spec.sample_rate_hz
+        return (0.1 * rng.standard_normal(n)).astype(np.float32)
+    if isinstance(spec, pp.VideoSpec):
+        f = spec.frame
+        shape = (
+            (f.height, f.width) if f.input_channels == 1 else (f.height, f.width, f.input_channels)
+        )
+        return rng.integers(0, 256, (spec.clip_len * spec.stride, *shape), dtype=np.uint8)
+    return rng.standard_normal(tuple(example_shape[1:])).astype(np.float32)
+
+
+def random_samples(inputs: Sequence[Any], n: int, seed: int = 0) -> Labelled:
+    """n seeded raw samples for ModelInputs (`.name`, `.preprocess`, `.example`) when no real
+    data is given: uint8 frames of sizes around the model's, 0.1-RMS noise for audio, random
+    clips, standard-normal tensors. Labels are 0 (meaningless)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        raw = {i.name: _random_raw(i.preprocess, tuple(i.example.shape), rng) for i in inputs}
+        rows.append(raw if len(inputs) > 1 else raw[inputs[0].name])
+    return Labelled(rows, np.zeros(n, np.int64), [])

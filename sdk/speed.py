@@ -1,0 +1,142 @@
+"""How fast an artifact runs here: median latency of a backend at batch 1, which machine measured
+it, and a small per-user cache so `mmedge.Model` can pick the fastest artifact without timing
+it again.
+
+Exporting a bundle stores the exporting machine's numbers in reports.speed; a Model on another
+machine times its candidates once (about a second) and keeps the result in
+~/.cache/mmedge/speed.json, keyed by artifact sha256, machine and execution providers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmedge.backends.base import Backend
+
+
+def machine_id() -> str:
+    """'CPU model name, N logical cpus, arch': what a CPU timing is valid for."""
+    name = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(("model name", "Model", "Hardware")):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    name = name or platform.processor() or "unknown cpu"
+    return f"{name}, {os.cpu_count()} cpus, {platform.machine()}"
+
+
+@dataclass(frozen=True)
+class SpeedReport:
+    """Latency of one artifact on one machine at batch 1, ms (median and 90th percentile over
+    `runs` timed runs after warm-up)."""
+
+    median_ms: float
+    p90_ms: float
+    runs: int
+    batch: int
+    backend: str
+    providers: list[str]
+    threads: int | None
+    machine: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SpeedReport:
+        return cls(
+            float(d["median_ms"]),
+            float(d["p90_ms"]),
+            int(d["runs"]),
+            int(d["batch"]),
+            str(d["backend"]),
+            list(d.get("providers", [])),
+            d.get("threads"),
+            str(d["machine"]),
+        )
+
+
+def time_backend(
+    backend: Backend,
+    feeds: Mapping[str, np.ndarray],
+    *,
+    warmup: int = 5,
+    min_runs: int = 20,
+    max_runs: int = 500,
+    budget_s: float = 1.0,
+) -> SpeedReport:
+    """Times backend.infer(feeds): `warmup` untimed runs, then at least min_runs and at most
+    max_runs timed runs, stopping once budget_s seconds have passed."""
+    for _ in range(warmup):
+        backend.infer(feeds)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < max_runs and (
+        len(times) < min_runs or time.perf_counter() - start < budget_s
+    ):
+        t0 = time.perf_counter()
+        backend.infer(feeds)
+        times.append((time.perf_counter() - t0) * 1e3)
+    info = backend.describe()
+    batch = int(next(iter(feeds.values())).shape[0]) if feeds else 1
+    return SpeedReport(
+        float(np.median(times)),
+        float(np.percentile(times, 90)),
+        len(times),
+        batch,
+        str(info.get("backend", backend.name)),
+        list(info.get("providers", [])),
+        info.get("intra_op_threads"),
+        machine_id(),
+    )
+
+
+def cache_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mmedge" / "speed.json"
+
+
+def cache_key(sha256: str, providers: list[str], threads: int | None) -> str:
+    return f"{sha256}|{machine_id()}|{','.join(providers)}|{threads}"
+
+
+def cached(key: str) -> SpeedReport | None:
+    """A timing this machine stored before, or None (a corrupt cache counts as empty)."""
+    try:
+        entry = json.loads(cache_path().read_text(encoding="utf-8")).get(key)
+        return SpeedReport.from_dict(entry) if entry else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def remember(key: str, report: SpeedReport) -> None:
+    """Adds a timing to the cache (atomically: temp file + rename; best effort)."""
+    path = cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            data = data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            data = {}
+        data[key] = report.to_dict()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".speed-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+        os.replace(tmp, path)
+    except OSError:
+        pass
