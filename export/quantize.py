@@ -26,9 +26,26 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 ACTIVATION_TYPES = ("int8", "uint8")
-# Ops whose weights and inputs are quantised, and which are worth keeping in float when they
-# are the ones that lose the accuracy.
-WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "GRU", "LSTM")
+# The ops that get Q/DQ on their inputs: the compute layers and the ops TensorRT and ONNX
+# Runtime run in int8 between them (residual adds, pooling, concatenation). Data movement and
+# normalisation ops (Gather, Reshape, Transpose, BatchNormalization, ...) stay float: quantising
+# them adds Q/DQ pairs, and on a raw network input (an MFCC's C0 spans hundreds of dB while the
+# other coefficients span a few) one per-tensor scale would erase the small features.
+QUANTIZED_OPS = (
+    "Conv",
+    "ConvTranspose",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Mul",
+    "Concat",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "Resize",
+)
+# The layers worth keeping in float when they are the ones that lose the accuracy.
+SENSITIVITY_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Mul", "Concat")
 CALIBRATION_BATCH = 32
 
 
@@ -131,9 +148,11 @@ class Int8Quantizer:
         )
 
     def nodes(self) -> list[QuantizableNode]:
-        """The weighted nodes of the prepared model (candidates for staying in float)."""
+        """The quantised compute nodes of the prepared model (candidates for staying in float)."""
         graph = onnx.load(str(self.prepared), load_external_data=False).graph
-        return [QuantizableNode(n.name, n.op_type) for n in graph.node if n.op_type in WEIGHTED_OPS]
+        return [
+            QuantizableNode(n.name, n.op_type) for n in graph.node if n.op_type in SENSITIVITY_OPS
+        ]
 
     def quantize(
         self, out: str | Path, *, activations: str = "int8", exclude: Sequence[str] = ()
@@ -168,6 +187,7 @@ class Int8Quantizer:
                 activation_type=q.QuantType.QInt8 if symmetric else q.QuantType.QUInt8,
                 weight_type=q.QuantType.QInt8,
                 calibrate_method=method,
+                op_types_to_quantize=list(QUANTIZED_OPS),
                 nodes_to_exclude=list(exclude),
                 extra_options=extra,
                 **kwargs,
@@ -268,7 +288,7 @@ def quantize_within_drop(
             return GatedInt8(out, accuracy, excluded, sensitivity)
     raise AccuracyGateError(
         f"int8 ({activations} activations) stays {100 * (fp32_accuracy - accuracy):.2f} accuracy "
-        f"points below fp32 ({fp32_accuracy:.4f}) with {len(excluded)} of {len(nodes)} weighted "
+        f"points below fp32 ({fp32_accuracy:.4f}) with {len(excluded)} of {len(nodes)} "
         f"layers kept in float; the bound is {max_drop_pts} points. Per-layer sensitivity "
         f"(accuracy with only that layer in float):\n"
         + sensitivity_table(

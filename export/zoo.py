@@ -103,12 +103,29 @@ def resnet18_like(
     return _Classifier(nn.Sequential(*layers), widths[-1], num_classes, with_embedding)
 
 
+class FeatureNorm(nn.Module):
+    """Per-coefficient normalisation of (N, 1, F, T) or (N, F, T) features, learned like
+    BatchNorm. MFCC coefficients differ in range by 100x (C0 spans hundreds of dB, the upper
+    coefficients a few): without this, one int8 scale for the input tensor crushes the small
+    ones, and training converges slower."""
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(n_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            return self.norm(x.squeeze(1)).unsqueeze(1)
+        return self.norm(x)
+
+
 def audio_cnn(
     num_classes: int = 10, n_features: int = 40, width: int = 32, with_embedding: bool = False
 ) -> nn.Module:
     """A CNN over MFCC / log-mel frames, input (N, 1, n_features, frames) (layout N1FT), any
-    frame count (global pooling)."""
+    frame count (global pooling); the input is normalised per coefficient (FeatureNorm)."""
     features = nn.Sequential(
+        FeatureNorm(n_features),
         nn.Conv2d(1, width, 3, padding=1),
         nn.BatchNorm2d(width),
         nn.ReLU(inplace=True),
@@ -130,6 +147,7 @@ class _CRNNFeatures(nn.Module):
     def __init__(self, n_features: int, width: int, hidden: int) -> None:
         super().__init__()
         self.conv = nn.Sequential(
+            FeatureNorm(n_features),
             nn.Conv1d(n_features, width, 5, padding=2),
             nn.BatchNorm1d(width),
             nn.ReLU(inplace=True),

@@ -99,7 +99,7 @@ def _fastest(
     stored = bundle.reports.get("speed", {})
     timings: dict[str, float] = {}
     sources: set[str] = set()
-    feeds = None
+    missing: list[Artifact] = []
     for artifact in candidates:
         entry = stored.get(artifact.file)
         if (
@@ -111,23 +111,23 @@ def _fastest(
             timings[artifact.file] = float(entry["median_ms"])
             sources.add("stored in the bundle by this machine")
             continue
-        key = speed.cache_key(artifact.sha256, providers, threads)
-        hit = speed.cached(key)
+        hit = speed.cached(speed.cache_key(artifact.sha256, providers, threads))
         if hit is not None:
             timings[artifact.file] = hit.median_ms
             sources.add("cached from an earlier run here")
             continue
-        if feeds is None:
-            feeds = _timing_input(bundle)
-        if feeds is None:
-            break
-        backend = create_backend("ort", artifact.path, **options)
+        missing.append(artifact)
+    feeds = _timing_input(bundle) if missing else None
+    if missing and feeds is not None:
+        backends = {a.file: create_backend("ort", a.path, **options) for a in missing}
         try:
-            report = speed.time_backend(backend, feeds, warmup=3, min_runs=10, budget_s=0.25)
+            measured = speed.time_backends(backends, feeds, warmup=3, rounds=4, calls=5)
         finally:
-            backend.close()
-        speed.remember(key, report)
-        timings[artifact.file] = report.median_ms
+            for b in backends.values():
+                b.close()
+        for a in missing:
+            speed.remember(speed.cache_key(a.sha256, providers, threads), measured[a.file])
+            timings[a.file] = measured[a.file].median_ms
         sources.add("measured now")
     if len(timings) != len(candidates):
         by_precision = sorted(candidates, key=lambda a: PRECISIONS.index(a.precision))

@@ -70,39 +70,44 @@ class SpeedReport:
         )
 
 
-def time_backend(
-    backend: Backend,
+def time_backends(
+    backends: Mapping[str, Backend],
     feeds: Mapping[str, np.ndarray],
     *,
     warmup: int = 5,
-    min_runs: int = 20,
-    max_runs: int = 500,
-    budget_s: float = 1.0,
-) -> SpeedReport:
-    """Times backend.infer(feeds): `warmup` untimed runs, then at least min_runs and at most
-    max_runs timed runs, stopping once budget_s seconds have passed."""
-    for _ in range(warmup):
-        backend.infer(feeds)
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < max_runs and (
-        len(times) < min_runs or time.perf_counter() - start < budget_s
-    ):
-        t0 = time.perf_counter()
-        backend.infer(feeds)
-        times.append((time.perf_counter() - t0) * 1e3)
-    info = backend.describe()
+    rounds: int = 10,
+    calls: int = 10,
+) -> dict[str, SpeedReport]:
+    """Times several backends on the same feeds, interleaved: `rounds` rounds in rotating
+    order, `calls` timed calls per backend per round. A slow moment of a shared machine then
+    hits every backend alike and the ratios between them hold."""
+    names = list(backends)
+    for name in names:
+        for _ in range(warmup):
+            backends[name].infer(feeds)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            backend = backends[name]
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                backend.infer(feeds)
+                times[name].append((time.perf_counter() - t0) * 1e3)
     batch = int(next(iter(feeds.values())).shape[0]) if feeds else 1
-    return SpeedReport(
-        float(np.median(times)),
-        float(np.percentile(times, 90)),
-        len(times),
-        batch,
-        str(info.get("backend", backend.name)),
-        list(info.get("providers", [])),
-        info.get("intra_op_threads"),
-        machine_id(),
-    )
+    reports = {}
+    for name in names:
+        info = backends[name].describe()
+        reports[name] = SpeedReport(
+            float(np.median(times[name])),
+            float(np.percentile(times[name], 90)),
+            len(times[name]),
+            batch,
+            str(info.get("backend", backends[name].name)),
+            list(info.get("providers", [])),
+            info.get("intra_op_threads"),
+            machine_id(),
+        )
+    return reports
 
 
 def cache_path() -> Path:
