@@ -4,8 +4,8 @@
     python scripts/build_bundles.py                    # data from $MMEDGE_DATA or ../shared/data
 
 mnist_cnn: the tiny CNN trained on MNIST (about a minute on 2 CPU cores), exported at fp32, fp16
-and int8 with parity against PyTorch, test-set accuracy and CPU speed in its manifest. samples/digits.npz: rendered digit frames
-for `mmedge demo`. Needs the `export` and `video` extras.
+and int8 with parity against PyTorch, test-set accuracy and CPU speed in its manifest.
+samples/digits.npz: rendered digit frames for `mmedge demo`. Needs the `export` and `video` extras.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ def main() -> int:
 
     import mmedge
     from mmedge.export.recipes import render_digit_frames, save_frames, train_mnist
-
     from mmedge.export.summary import summary
 
     result = train_mnist(
