@@ -278,7 +278,7 @@ def main() -> int:
                 f"{speedups['model.fp16.onnx x1']:.2f}x | {verdict} |"
             )
             md.append("")
-    md[7:7] = ["## int8 and fp16 against fp32 (ONNX Runtime CPU, 1 thread)", "", *ratio_rows, ""]
+    md[4:4] = ["## int8 and fp16 against fp32 (ONNX Runtime CPU, 1 thread)", "", *ratio_rows, ""]
     folder = common.write_results("export_report", tag, report, "\n".join(md) + "\n")
     print("\n".join(md))
     print(f"wrote {folder}/export_report.json and .md")

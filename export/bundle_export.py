@@ -286,13 +286,16 @@ def _check_labels(
 
 
 def _fixture(
-    feeds: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray], scratch: Path
+    feeds: Mapping[str, np.ndarray],
+    reference: Mapping[str, np.ndarray],
+    scratch: Path,
+    max_bytes: int = PARITY_FIXTURE_BYTES,
 ) -> dict[str, Path]:
     per_sample = sum(v[0].nbytes for v in feeds.values()) + sum(
         v[0].nbytes for v in reference.values()
     )
     n = len(next(iter(feeds.values())))
-    keep = int(max(1, min(n, PARITY_FIXTURE_BYTES // max(per_sample, 1))))
+    keep = int(max(1, min(n, max_bytes // max(per_sample, 1))))
     paths = {
         "parity/inputs.npz": scratch / "inputs.npz",
         "parity/reference.npz": scratch / "reference.npz",
@@ -437,6 +440,7 @@ def export_bundle(
     tolerances: Mapping[str, ParityTolerance] | None = None,
     parity_data: Labelled | None = None,
     parity_samples: int = PARITY_SAMPLES,
+    fixture_bytes: int = PARITY_FIXTURE_BYTES,
     opset: int = DEFAULT_OPSET,
     exporter: str = "auto",
     description: str | None = None,
@@ -460,6 +464,8 @@ def export_bundle(
     tolerance/tolerances: parity gates (fp32 / per precision; ParityTolerance.for_precision).
     parity_data: raw samples (>= 32) for the parity check; default: up to parity_samples of the
         evaluation data, else of the calibration data, else seeded random samples.
+    fixture_bytes: at most this much of the parity inputs and outputs is stored in the bundle
+        for `mmedge validate` on the device (default 4 MiB).
     Raises ParityError or ExportError (AccuracyGateError for int8) and writes nothing on any
     failure.
     """
@@ -701,7 +707,7 @@ def export_bundle(
                 artifacts.append(art)
             steps.update()
         speeds = _speeds({a.file: a.path for a in artifacts}, parity_feeds)
-        fixture = _fixture(parity_feeds, reference, scratch)
+        fixture = _fixture(parity_feeds, reference, scratch, fixture_bytes)
         ins, outs = _tensor_manifest(model_inputs, model_outputs, reference)
         manifest: dict[str, Any] = {
             **base,

@@ -31,9 +31,9 @@ def train_classifier(
     seed: int = 0,
     progress: bool = True,
 ) -> TrainResult:
-    """Trains `model` on preprocessed inputs (N, ...) float32 and integer labels (N,) with Adam
-    and a cosine learning-rate decay. Seeded (data order, initial weights); PyTorch's threaded CPU
-    kernels can still make runs differ in the last bits."""
+    """Trains `model` (its first output: logits) on preprocessed inputs (N, ...) float32 and
+    integer labels (N,) with Adam and a cosine learning-rate decay. Seeded (data order, initial
+    weights); PyTorch's threaded CPU kernels can still make runs differ in the last bits."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     x_all = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
@@ -54,6 +54,8 @@ def train_classifier(
             idx = order[i * batch_size : (i + 1) * batch_size]
             x, y = x_all[idx], y_all[idx]
             logits = model(x)
+            if isinstance(logits, (tuple, list)):  # (logits, embedding) models
+                logits = logits[0]
             loss = loss_fn(logits, y)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

@@ -31,12 +31,19 @@ class _Classifier(nn.Module):
 
 class TinyCNN(nn.Module):
     """Two conv blocks and a two-layer head: ~100k parameters, ~99% on MNIST after a few
-    epochs. Input (N, in_channels, input_size, input_size), output logits (N, num_classes)."""
+    epochs. Input (N, in_channels, input_size, input_size), output logits (N, num_classes);
+    with_embedding: (logits, the 64-d hidden layer)."""
 
     def __init__(
-        self, in_channels: int = 1, num_classes: int = 10, input_size: int = 28, width: int = 16
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        input_size: int = 28,
+        width: int = 16,
+        with_embedding: bool = False,
     ) -> None:
         super().__init__()
+        self.with_embedding = with_embedding
         if input_size % 4:
             raise ValueError(f"input_size must be a multiple of 4, got {input_size}")
         self.features = nn.Sequential(
@@ -55,13 +62,18 @@ class TinyCNN(nn.Module):
             nn.Linear(64, num_classes),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if not self.with_embedding:
+            return self.head(self.features(x))
+        embedding = self.head[:3](self.features(x))
+        return self.head[3](embedding), embedding
 
 
-def tiny_cnn(in_channels: int = 1, num_classes: int = 10, input_size: int = 28) -> TinyCNN:
+def tiny_cnn(
+    in_channels: int = 1, num_classes: int = 10, input_size: int = 28, with_embedding: bool = False
+) -> TinyCNN:
     """The MNIST-sized CNN of the built-in `mnist_cnn` bundle."""
-    return TinyCNN(in_channels, num_classes, input_size)
+    return TinyCNN(in_channels, num_classes, input_size, with_embedding=with_embedding)
 
 
 class _BasicBlock(nn.Module):

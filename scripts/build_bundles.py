@@ -5,7 +5,9 @@
 
 mnist_cnn: the tiny CNN trained on MNIST (about a minute on 2 CPU cores), exported at fp32, fp16
 and int8 with parity against PyTorch, test-set accuracy and CPU speed in its manifest.
-samples/digits.npz: rendered digit frames for `mmedge demo`. Needs the `export` and `video` extras.
+samples/digits.npz: rendered digit frames (examples and tests). scene_image, scene_audio,
+scene_video: the `mmedge demo` models, trained on SyntheticScene's generator (under a
+minute). Needs the `export` and `video` extras.
 """
 
 from __future__ import annotations
@@ -60,6 +62,12 @@ def main() -> int:
         f"  exporter: {manifest['provenance']['exporter']}; bundle: {result.bundle}; "
         f"weights: {args.weights}"
     )
+
+    from mmedge.export.scene import train_scene_bundles
+
+    scene = train_scene_bundles(args.out, progress=False)
+    for path in (scene.image, scene.audio, scene.video):
+        print(summary(json.loads((path / "manifest.json").read_text())))
 
     frames, labels = render_digit_frames(seed=0)
     samples = REPO / "sdk" / "samples" / "digits.npz"

@@ -22,7 +22,9 @@ from mmedge.errors import (
     PreprocessError,
     SourceError,
 )
+from mmedge.fusion import FusedResult
 from mmedge.model import Model, Prediction
+from mmedge.pipeline import Pipeline
 from mmedge.preprocess import ImageSpec
 
 
@@ -52,10 +54,12 @@ __all__ = [
     "Bundle",
     "BundleError",
     "ExportError",
+    "FusedResult",
     "ImageSpec",
     "MMEdgeError",
     "Model",
     "ParityError",
+    "Pipeline",
     "Prediction",
     "PreprocessError",
     "SourceError",

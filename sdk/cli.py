@@ -1,4 +1,4 @@
-"""The `mmedge` command line: info, export, build-engine, validate, demo."""
+"""The `mmedge` command line: info, export, build-engine, validate, demo, run."""
 
 from __future__ import annotations
 
@@ -92,7 +92,48 @@ def _cmd_build_engine(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mmedge import demo
 
-    return demo.run(bundle=args.bundle, backend=args.backend, as_json=args.json)
+    return demo.run(
+        video=args.video,
+        audio=args.audio,
+        media=args.media,
+        camera=args.camera,
+        mic=args.mic,
+        seconds=args.seconds,
+        backend=args.backend,
+        as_json=args.json,
+        plot=args.plot,
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mmedge.pipeline_config import load_pipeline
+
+    pipe = load_pipeline(args.config)
+    results = []
+
+    def show(r: object) -> None:
+        results.append(r)
+        if args.json:
+            print(json.dumps(r.to_dict(), default=str), flush=True)  # type: ignore[attr-defined]
+        else:
+            contributors = ", ".join(
+                f"{c.modality} {c.label} ({c.staleness_ms:.0f} ms)"
+                for c in r.contributors  # type: ignore[attr-defined]
+            )
+            print(f"{r.t_s:8.2f} s  {r.label:<12} {r.score:.2f}  [{contributors}]", flush=True)  # type: ignore[attr-defined]
+
+    pipe.on_result(show)
+    pipe.run(timeout_s=args.duration)
+    if args.stats:
+        pipe.dump_stats(args.stats)
+    if args.plot:
+        pipe.plot_latency(args.plot)
+    if not args.json:
+        print(pipe.telemetry.table())
+    errors = pipe.stats()["errors"]
+    for e in errors:
+        print(f"mmedge run: {e['modality']} {e['stage']}: {e['error']}", file=sys.stderr)
+    return EXIT_OK if results else EXIT_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,11 +267,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", help="write a new bundle here instead of updating BUNDLE")
     p.set_defaults(func=_cmd_build_engine)
 
-    p = sub.add_parser("demo", help="run the built-in model on built-in sample frames")
-    p.add_argument("--bundle", help="a bundle to use instead of the built-in one")
+    p = sub.add_parser(
+        "demo",
+        help="the fused image + video + audio pipeline on a synthetic scene (or your media)",
+    )
+    p.add_argument("--video", metavar="FILE", help="a video file instead of the scene's video")
+    p.add_argument("--audio", metavar="FILE", help="an audio file instead of the scene's audio")
+    p.add_argument("--media", metavar="FILE", help="one file with video and audio tracks")
+    p.add_argument("--camera", metavar="N", help="a camera index or GStreamer pipeline")
+    p.add_argument("--mic", action="store_true", help="the default microphone")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=12.0,
+        help="scene length, or how long to run live sources (s)",
+    )
     p.add_argument("--backend", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--plot", metavar="PNG", help="write a latency plot (needs matplotlib)")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("run", help="run a pipeline described by a TOML file")
+    p.add_argument("config", metavar="PIPELINE.toml")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (live sources)")
+    p.add_argument("--json", action="store_true", help="one JSON line per fused result")
+    p.add_argument("--stats", metavar="FILE", help="write the telemetry as JSON")
+    p.add_argument("--plot", metavar="PNG", help="write a latency plot (needs matplotlib)")
+    p.set_defaults(func=_cmd_run)
     return parser
 
 

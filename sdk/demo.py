@@ -1,5 +1,8 @@
-"""`mmedge demo`: the built-in MNIST bundle on the built-in rendered digit frames, end to end
-through the C++ preprocessing kernel and ONNX Runtime, with a latency table."""
+"""`mmedge demo`: the fused pipeline on a SyntheticScene (or your files, camera, microphone) with
+the built-in scene bundles: an image model on every third frame, a video model on clips of 8
+frames, an audio model on 0.5 s windows, late fusion (log-linear) twice a second. Prints the
+fused results as they come and a latency table at the end. CPU by default; needs only NumPy and
+ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -11,91 +14,173 @@ from typing import Any
 
 import numpy as np
 
-from mmedge.model import Model
+from mmedge.errors import MMEdgeError
+from mmedge.fusion import FusedResult
+from mmedge.pipeline import Pipeline
+from mmedge.sources import (
+    AudioFile,
+    Camera,
+    MediaFile,
+    Microphone,
+    Source,
+    SyntheticScene,
+    VideoFile,
+    tee,
+)
+
+SCENE_BUNDLES = ("scene_image", "scene_audio", "scene_video")
 
 
 def sample_frames() -> tuple[list[np.ndarray], np.ndarray]:
-    """The demo's frames (uint8 (H, W), several sizes) and their true digits."""
+    """Rendered digit frames (uint8 (H, W), several sizes) and their digits, for the MNIST
+    bundle's examples and tests."""
     path = resources.files("mmedge").joinpath("samples", "digits.npz")
     with resources.as_file(path) as p, np.load(p, allow_pickle=False) as data:
         keys = sorted(k for k in data.files if k.startswith("frame_"))
         return [data[k] for k in keys], data["labels"]
 
 
-def latency_summary(values_ms: list[float]) -> dict[str, float]:
-    v = np.asarray(values_ms, dtype=np.float64)
-    return {
-        "count": int(v.size),
-        "p50": float(np.percentile(v, 50)),
-        "p95": float(np.percentile(v, 95)),
-        "p99": float(np.percentile(v, 99)),
-        "max": float(v.max()),
-    }
+def _sources(
+    video: str | None,
+    audio: str | None,
+    media: str | None,
+    camera: int | str | None,
+    mic: bool,
+    seconds: float,
+    seed: int,
+) -> tuple[Source | None, Source | None, SyntheticScene | None]:
+    if media and (video or audio):
+        raise MMEdgeError("give --media, or --video/--audio, not both")
+    if camera is not None and (video or media):
+        raise MMEdgeError("give --camera or a video file, not both")
+    if mic and (audio or media):
+        raise MMEdgeError("give --mic or an audio file, not both")
+    scene = None
+    video_src: Source | None = None
+    audio_src: Source | None = None
+    if media:
+        m = MediaFile(media)
+        video_src, audio_src = m.video, m.audio
+    if video:
+        video_src = VideoFile(video)
+    if audio:
+        audio_src = AudioFile(audio)
+    if camera is not None:
+        video_src = Camera(int(camera) if str(camera).isdigit() else camera)
+    if mic:
+        audio_src = Microphone(16000, 100)
+    if video_src is None and audio_src is None:
+        scene = SyntheticScene(seconds, seed=seed, video_noise=30.0, audio_noise=0.25)
+        video_src, audio_src = scene.video, scene.audio
+    return video_src, audio_src, scene
+
+
+def build_pipeline(video_src: Source | None, audio_src: Source | None, backend: str) -> Pipeline:
+    """image + video models on the video source (tee), audio model on the audio source."""
+    from mmedge import builtin_bundle
+
+    pipe = Pipeline()
+    if video_src is not None:
+        for_image, for_clips = tee(video_src, 2)
+        pipe.add("image", for_image, builtin_bundle("scene_image"), every_n=3, backend=backend)
+        pipe.add("video", for_clips, builtin_bundle("scene_video"), backend=backend)
+    if audio_src is not None:
+        pipe.add("audio", audio_src, builtin_bundle("scene_audio"), backend=backend)
+    return pipe.fuse("log_linear", rate_hz=2.0, max_skew_ms=700)
+
+
+def _row(r: FusedResult, truth: str | None, modalities: list[str]) -> str:
+    parts = []
+    by_name = {c.modality: c for c in r.contributors}
+    for name in modalities:
+        c = by_name.get(name)
+        parts.append(f"{c.label:<8} {c.staleness_ms:4.0f} ms" if c else f"{'-':<8} {'':>7}")
+    mark = "" if truth is None or truth == r.label else "  <- differs from truth"
+    return (
+        f"{r.t_s:6.2f}  {truth or '?':<8}  {r.label:<8} {r.score:5.2f} | "
+        + "  ".join(parts)
+        + f"  {r.latency_ms:6.1f} ms{mark}"
+    )
 
 
 def run(
-    bundle: str | Path | None = None,
+    *,
+    video: str | None = None,
+    audio: str | None = None,
+    media: str | None = None,
+    camera: int | str | None = None,
+    mic: bool = False,
+    seconds: float = 12.0,
+    seed: int = 0,
     backend: str = "auto",
     as_json: bool = False,
+    plot: str | Path | None = None,
     emit: Callable[[str], None] = print,
 ) -> int:
-    """Runs the demo; returns the process exit code (0 when it ran)."""
-    from mmedge import builtin_bundle
+    """Runs the demo; returns the process exit code."""
+    video_src, audio_src, scene = _sources(video, audio, media, camera, mic, seconds, seed)
+    live = any(s is not None and s.live for s in (video_src, audio_src))
+    pipe = build_pipeline(video_src, audio_src, backend)
+    modalities = [n for n in ("image", "video", "audio") if n in pipe._modalities]
+    if not as_json:
+        where = (
+            "SyntheticScene"
+            if scene
+            else ", ".join(s.name for s in (video_src, audio_src) if s is not None)
+        )
+        emit(f"mmedge demo: {where}; fusion log_linear at 2 Hz over {', '.join(modalities)}")
+        for name, m in pipe._modalities.items():
+            if m.model is not None:
+                emit(f"  {name:<6} {m.model}  ({m.model.selection.reason})")
+        emit(
+            f"{'t (s)':>6}  {'truth':<8}  {'fused':<8} {'score':>5} | "
+            + "  ".join(f"{n:<16}" for n in modalities)
+            + "  end-to-end"
+        )
+    rows: list[dict[str, Any]] = []
 
-    frames, labels = sample_frames()
-    with Model(bundle or builtin_bundle("mnist_cnn"), backend=backend) as model:
-        model.predict(frames[0])  # warm-up: first-run allocations are not what a robot sees
-        rows: list[dict[str, Any]] = []
-        for i, (frame, truth) in enumerate(zip(frames, labels, strict=True)):
-            p = model.predict(frame)
-            rows.append(
-                {
-                    "frame": i,
-                    "size": f"{frame.shape[1]}x{frame.shape[0]}",
-                    "true": int(truth),
-                    "predicted": p.label,
-                    "score": p.score,
-                    "preprocess_ms": p.preprocess_ms,
-                    "infer_ms": p.infer_ms,
-                    "latency_ms": p.latency_ms,
-                }
-            )
-        description = model.describe()
-    correct = sum(r["predicted"] == str(r["true"]) for r in rows)
-    stages = {
-        name: latency_summary([r[f"{name}_ms"] for r in rows])
-        for name in ("preprocess", "infer", "latency")
-    }
+    def show(r: FusedResult) -> None:
+        truth = scene.truth(r.t_s) if scene is not None else None
+        rows.append({**r.to_dict(), "truth": truth})
+        if not as_json:
+            emit(_row(r, truth, modalities))
+
+    pipe.on_result(show)
+    pipe.run(timeout_s=seconds if live else None)
+    stats = pipe.stats()
+    summary: dict[str, Any] = {"count": len(rows), "stats": stats}
+    if scene is not None and rows:
+        summary["accuracy_vs_truth"] = {
+            "fused": float(np.mean([r["label"] == r["truth"] for r in rows])),
+            **{
+                n: float(
+                    np.mean(
+                        [
+                            c["label"] == r["truth"]
+                            for r in rows
+                            for c in r["contributors"]
+                            if c["modality"] == n
+                        ]
+                        or [np.nan]
+                    )
+                )
+                for n in modalities
+            },
+        }
+    if plot:
+        pipe.plot_latency(plot)
     if as_json:
-        emit(
-            json.dumps(
-                {"model": description, "results": rows, "correct": correct, "latency_ms": stages},
-                indent=2,
+        emit(json.dumps({"results": rows, **summary}, indent=2, default=str))
+    else:
+        if "accuracy_vs_truth" in summary:
+            acc = summary["accuracy_vs_truth"]
+            emit(
+                "agreement with the scene's truth: "
+                + ", ".join(f"{k} {v:.0%}" for k, v in acc.items())
             )
-        )
-        return 0
-    emit(
-        f"mmedge demo: {description['bundle']} ({description['artifact']['format']} "
-        f"{description['artifact']['precision']}) on {description['backend']} "
-        f"[{', '.join(description.get('providers', []))}]"
-    )
-    emit(f"{'frame':>5} {'size':>8} {'true':>4} {'pred':>4} {'score':>6} {'ms':>7}")
-    for r in rows:
-        mark = "" if r["predicted"] == str(r["true"]) else "  <- wrong"
-        emit(
-            f"{r['frame']:>5} {r['size']:>8} {r['true']:>4} {r['predicted']:>4} "
-            f"{r['score']:>6.3f} {r['latency_ms']:>7.3f}{mark}"
-        )
-    emit(f"{correct}/{len(rows)} correct")
-    emit(f"{'stage':<12} {'count':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-    for name, label in (
-        ("preprocess", "preprocess"),
-        ("infer", "infer"),
-        ("latency", "end-to-end"),
-    ):
-        s = stages[name]
-        emit(
-            f"{label:<12} {s['count']:>5} {s['p50']:>8.3f} {s['p95']:>8.3f} {s['p99']:>8.3f} "
-            f"{s['max']:>8.3f}"
-        )
-    return 0
+        emit(pipe.telemetry.table())
+        if stats["errors"]:
+            emit(f"errors: {stats['errors']}")
+        if plot:
+            emit(f"latency plot: {plot}")
+    return 0 if rows else 1

@@ -35,15 +35,24 @@ def test_info_text(capsys: pytest.CaptureFixture[str]) -> None:
 def test_demo(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "20/20 correct" in out
-    assert "end-to-end" in out
+    assert "fusion log_linear at 2 Hz over image, video, audio" in out
+    assert "agreement with the scene's truth: fused" in out
+    for stage in ("preprocess", "infer", "fuse", "end_to_end"):
+        assert stage in out
 
 
-def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--json"]) == 0
+def test_demo_json(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    plot = tmp_path / "latency.png"
+    assert main(["demo", "--json", "--seconds", "6", "--plot", str(plot)]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["correct"] == 20
-    assert report["latency_ms"]["latency"]["count"] == 20
+    rows = report["results"]
+    assert report["count"] == len(rows) == 12  # 6 s at 2 Hz
+    assert [r["t_s"] for r in rows] == pytest.approx([0.5 * k for k in range(1, 13)])
+    assert {c["modality"] for c in rows[-1]["contributors"]} == {"image", "video", "audio"}
+    assert all(c["staleness_ms"] >= 0 for r in rows for c in r["contributors"])
+    assert report["accuracy_vs_truth"]["fused"] >= 0.7
+    assert report["stats"]["errors"] == []
+    assert plot.stat().st_size > 1000
 
 
 def test_validate_builtin(capsys: pytest.CaptureFixture[str]) -> None:
