@@ -4,6 +4,7 @@ recorded fallback, and onnx.checker on the result."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import logging
 import re
@@ -124,6 +125,13 @@ def _quiet() -> Any:
             log.debug("exporter output:\n%s", text)
 
 
+def _takes_varargs(model: torch.nn.Module) -> bool:
+    """True for forward(self, *inputs) (e.g. a fusion head over any number of embeddings)."""
+    params = list(inspect.signature(model.forward).parameters.values())
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return not positional and any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
 def _export_dynamo(
     model: torch.nn.Module,
     inputs: tuple[torch.Tensor, ...],
@@ -140,6 +148,8 @@ def _export_dynamo(
             or None
             for ax in (axes[n] for n in input_names)
         )
+    if dynamic_shapes is not None and _takes_varargs(model):
+        dynamic_shapes = (dynamic_shapes,)  # forward(*inputs): one tuple argument
     program = torch.onnx.export(
         model,
         inputs,

@@ -132,14 +132,23 @@ class Aligner:
 
     TOLERANCE_S = 1e-3
 
-    def __init__(self, modalities: Sequence[str], max_skew_s: float, history: int = 64) -> None:
+    def __init__(self, modalities: Sequence[str], max_skew_s: float) -> None:
         self.max_skew_s = max_skew_s
         self._history: dict[str, collections.deque[ModalityResult]] = {
-            m: collections.deque(maxlen=history) for m in modalities
+            m: collections.deque() for m in modalities
         }
 
     def add(self, result: ModalityResult) -> None:
         self._history[result.modality].append(result)
+
+    def prune(self, t_s: float) -> None:
+        """Forgets results no trigger at or after t_s can pick (ending before t_s - max_skew),
+        keeping each modality's newest. A fast modality may run far ahead of a slow one over a
+        file: its results stay until the slow one's triggers have used them."""
+        horizon = t_s - self.max_skew_s - self.TOLERANCE_S
+        for results in self._history.values():
+            while len(results) > 1 and results[0].t_end_s < horizon:
+                results.popleft()
 
     def select(self, t_s: float) -> dict[str, ModalityResult]:
         chosen = {}

@@ -434,6 +434,8 @@ class Pipeline:
                 if item is CLOSED or isinstance(item, _End):
                     break
                 try:
+                    t0 = time.perf_counter()
+                    runner.busy_ms = 0.0
                     results = runner.feed(item)
                     errors_in_row = 0
                 except Exception as exc:
@@ -451,6 +453,10 @@ class Pipeline:
                     continue
                 for result in results:
                     self._fuse_queue.put(result)
+                # the pipeline's own work on this item: windowing, stacking, hand-over
+                self.telemetry.record(
+                    m.name, "overhead", (time.perf_counter() - t0) * 1e3 - runner.busy_ms
+                )
             if errors_in_row < self.MAX_ERRORS_IN_ROW:
                 for result in runner.flush():
                     self._fuse_queue.put(result)
@@ -483,12 +489,10 @@ class Pipeline:
                     newest_end = max(newest_end, item.t_end_s)
                     if f["trigger"] == item.modality:
                         pending.append(item.t_end_s)
-                if rate and live:
-                    if time.monotonic() - last_wall_tick >= 1.0 / rate:
-                        from mmedge.sources.live import live_clock
-
+                if rate and live:  # every 1/rate s of wall time, at the newest source time
+                    if time.monotonic() - last_wall_tick >= 1.0 / rate and newest_end > -math.inf:
                         last_wall_tick = time.monotonic()
-                        pending.append(live_clock())
+                        pending.append(newest_end)
                 elif rate:  # source time: every 1/rate s up to where all modalities have been
                     horizon = min(min(watermark.values()), newest_end)
                     while next_tick <= horizon:
@@ -496,6 +500,12 @@ class Pipeline:
                         next_tick += 1.0 / rate
                 while pending and (live or all(watermark[n] >= pending[0] for n in names)):
                     self._emit(aligner, pending.popleft())
+                if pending:
+                    aligner.prune(pending[0])
+                elif not live:
+                    aligner.prune(min(min(watermark.values()), newest_end))
+                else:  # an anchor's next result may end a little before the newest one
+                    aligner.prune(newest_end - max(1.0, 4 * f["max_skew_s"]))
                 if len(ended) == len(names):
                     while pending:
                         self._emit(aligner, pending.popleft())
@@ -631,6 +641,7 @@ class _Runner:
         self.emitted_to = 0
         self.last_arrived = 0.0
         self.last_end_s: float | None = None
+        self.busy_ms = 0.0  # preprocess + infer time of the current item, ms
 
     def _run_model(
         self,
@@ -652,6 +663,7 @@ class _Runner:
         infer_ms = (time.perf_counter() - ti) * 1e3
         self.telemetry.record(self.m.name, "preprocess", prep_ms)
         self.telemetry.record(self.m.name, "infer", infer_ms)
+        self.busy_ms += prep_ms + infer_ms
         row = {k: v[0] for k, v in outputs.items()}
         scored = row[model.output.name]
         probs = softmax(scored) if model.output.kind == "logits" else scored.astype(np.float32)
@@ -725,9 +737,13 @@ class _Runner:
             self.origin_s = chunk.t_s
         x = chunk.samples
         if chunk.sample_rate_hz != rate:
+            tr = time.perf_counter()
             if self.resampler is None:
                 self.resampler = pp.Resampler(chunk.sample_rate_hz, rate)
             x = self.resampler.push(x)
+            resample_ms = (time.perf_counter() - tr) * 1e3
+            self.telemetry.record(self.m.name, "resample", resample_ms)
+            self.busy_ms += resample_ms
         self.buffer = np.concatenate([self.buffer, x])
         self.last_arrived = chunk.arrived
         return self._windows(final=False)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-STAGES = ("decode", "preprocess", "infer", "fuse", "end_to_end")
+STAGES = ("decode", "resample", "preprocess", "infer", "overhead", "fuse", "end_to_end")
 
 
 class StageStats:
