@@ -121,7 +121,7 @@ def run(
     video_src, audio_src, scene = _sources(video, audio, media, camera, mic, seconds, seed)
     live = any(s is not None and s.live for s in (video_src, audio_src))
     pipe = build_pipeline(video_src, audio_src, backend)
-    modalities = [n for n in ("image", "video", "audio") if n in pipe._modalities]
+    modalities = [n for n in ("image", "video", "audio") if n in pipe.modalities]
     if not as_json:
         where = (
             "SyntheticScene"
@@ -129,7 +129,7 @@ def run(
             else ", ".join(s.name for s in (video_src, audio_src) if s is not None)
         )
         emit(f"mmedge demo: {where}; fusion log_linear at 2 Hz over {', '.join(modalities)}")
-        for name, m in pipe._modalities.items():
+        for name, m in pipe.modalities.items():
             if m.model is not None:
                 emit(f"  {name:<6} {m.model}  ({m.model.selection.reason})")
         emit(

@@ -59,7 +59,7 @@ class _End:
     modality: str
 
 
-class _Modality:
+class Modality:
     """One source and what runs on it: a Model (its results are fused) or nothing (raw windows
     for a model-level bundle)."""
 
@@ -68,14 +68,13 @@ class _Modality:
         name: str,
         source: Source,
         model: Model | None,
-        owns_model: bool,
         weight: float,
         window_s: float | None,
         hop_s: float | None,
         every_n: int,
         queue_size: int,
     ) -> None:
-        self.name, self.source, self.model, self.owns_model = name, source, model, owns_model
+        self.name, self.source, self.model = name, source, model
         self.weight, self.every_n = weight, every_n
         self.window_s, self.hop_s = window_s, hop_s
         self.spec: pp.Spec | None = model.spec if model is not None else None
@@ -90,7 +89,7 @@ class Pipeline:
 
     def __init__(self, *, queue_size: int = 8) -> None:
         self.queue_size = queue_size
-        self._modalities: dict[str, _Modality] = {}
+        self._modalities: dict[str, Modality] = {}
         self._fusion: dict[str, Any] = {"method": "log_linear"}
         self._callbacks: list[Callable[[FusedResult], None]] = []
         self._error_callbacks: list[Callable[[str, str, BaseException], None]] = []
@@ -133,25 +132,28 @@ class Pipeline:
             )
         if every_n < 1:
             raise MMEdgeError(f"{name}: every_n must be >= 1, got {every_n}")
-        model, owns = None, False
+        model = None
         if isinstance(bundle, Model):
             model = bundle
         elif bundle is not None:
             model_options.setdefault("intra_op_threads", self._threads_per_model())
-            model, owns = Model(bundle, **model_options), True
-            self._owned.append(model)
+            model = Model(bundle, **model_options)
         if model is not None:
             spec = model.spec
             kind_ok = {"video": (pp.ImageSpec, pp.VideoSpec), "audio": (pp.AudioSpec,)}
             if len(model.inputs) != 1 or not isinstance(spec, kind_ok[source.kind]):
+                if model is not bundle:
+                    model.close()
                 raise MMEdgeError(
                     f"{name}: a {source.kind} source needs a single-input "
                     f"{'image or video' if source.kind == 'video' else 'audio'} bundle; "
                     f"{model.bundle.name} takes {[t.name for t in model.inputs]} "
                     f"({type(spec).__name__ if spec else 'tensors'})"
                 )
-        self._modalities[name] = _Modality(
-            name, source, model, owns, weight, window_s, hop_s, every_n, self.queue_size
+        if model is not None and model is not bundle:
+            self._owned.append(model)
+        self._modalities[name] = Modality(
+            name, source, model, weight, window_s, hop_s, every_n, self.queue_size
         )
         return self
 
@@ -215,6 +217,11 @@ class Pipeline:
         model = Model(bundle, intra_op_threads=self._threads_per_model())
         self._owned.append(model)
         return model
+
+    @property
+    def modalities(self) -> dict[str, Modality]:
+        """The modalities by name: each one's source, model (None in raw mode) and weight."""
+        return dict(self._modalities)
 
     def on_result(self, callback: Callable[[FusedResult], None]) -> Pipeline:
         """Calls callback(result) in the fuser thread for every fused result (keep it short)."""
@@ -400,7 +407,7 @@ class Pipeline:
             except Exception:  # a broken callback must not stop the pipeline
                 log.exception("on_error callback failed")
 
-    def _read(self, m: _Modality) -> None:
+    def _read(self, m: Modality) -> None:
         try:
             m.source.open()
             while not self._stop.is_set():
@@ -423,7 +430,7 @@ class Pipeline:
 
     MAX_ERRORS_IN_ROW = 10
 
-    def _work(self, m: _Modality) -> None:
+    def _work(self, m: Modality) -> None:
         """Preprocess + infer. A failing item is reported and skipped; after MAX_ERRORS_IN_ROW
         failures in a row the modality stops (the others keep running)."""
         runner = _Runner(m, self.telemetry)
@@ -616,7 +623,7 @@ class _Runner:
     """Turns one modality's items into ModalityResults: windows audio, stacks video, runs the
     model (or hands the raw window on)."""
 
-    def __init__(self, m: _Modality, telemetry: Telemetry) -> None:
+    def __init__(self, m: Modality, telemetry: Telemetry) -> None:
         self.m, self.telemetry = m, telemetry
         spec = m.spec if m.model is not None else m.raw_spec
         self.spec = spec

@@ -368,7 +368,7 @@ max_skew_ms = 600
     assert out.count(" s  ") == 6
     assert '"end_to_end"' in stats.read_text()
     pipe = load_pipeline(config)
-    assert pipe._modalities["image"].source.name == "synthetic:video"
+    assert pipe.modalities["image"].source.name == "synthetic:video"
     config.write_text('[[modality]]\nname = "x"\nsource = { type = "webcam" }\n')
     with pytest.raises(ConfigError, match=r"source\.type must be one of"):
         load_pipeline(config)
