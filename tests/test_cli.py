@@ -201,3 +201,17 @@ def test_cli_errors(
     monkeypatch.chdir(tmp_path)
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_demo_on_a_media_file(data_dir, capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo's models on a real recording (cup.mp4: video and AAC audio); there is no
+    ground truth, so only the pipeline's behaviour is checked."""
+    media = data_dir / "video_clips" / "cup.mp4"
+    assert main(["demo", "--media", str(media), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["count"] == 16  # 8.1 s at 2 Hz
+    assert report["stats"]["errors"] == []
+    assert "accuracy_vs_truth" not in report
+    modalities = report["stats"]["modalities"]
+    assert modalities["audio"]["resample"]["count"] > 0  # 48 kHz AAC -> the model's 16 kHz
+    assert modalities["image"]["dropped"] == 0

@@ -234,3 +234,16 @@ def test_tee_gives_every_branch_every_frame() -> None:
     assert all(x is y for x, y in zip(got_left, got_right, strict=True))
     left.close()
     right.close()
+
+
+def test_camera_on_a_real_device() -> None:
+    if not Path("/dev/video0").exists():
+        pytest.skip(
+            "no camera here (/dev/video0 is missing); reconnection is tested through a file"
+        )
+    pytest.importorskip("cv2", reason="Camera needs OpenCV (mmedge[video])")
+    camera = Camera(0, max_reconnects=3, backoff_s=(0.1, 0.5))
+    with camera:
+        frames = [camera.read() for _ in range(5)]
+    assert all(f is not None and f.image.ndim == 3 for f in frames)
+    assert np.all(np.diff([f.t_s for f in frames]) > 0)
