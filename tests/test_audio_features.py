@@ -7,6 +7,9 @@ definition everywhere. Against the libraries the same 1e-4, plus the library's o
 the float64 definition where that is larger: both sides compute in float32, and on the bird call
 (resampled to 16 kHz, so its upper mel bands are ~70 dB below the chirp) kaldi-native-fbank's own
 float32 FFT error reaches 3.5e-3 in log-mel against float64 (ours: 1.7e-3).
+
+Every test runs once per CPU driver: the AVX2 lanes (8 frames per vector) and the portable
+one-frame lanes that CPUs without AVX2 (the Jetson's ARM cores) run.
 """
 
 from __future__ import annotations
@@ -17,12 +20,23 @@ from audio_data import bird, fsdd_clips, synthetic
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mmedge import _C as C
 from mmedge import PreprocessError
 from mmedge import preprocess as pp
 from mmedge.preprocess import AudioSpec, reference
 
 # The issue's bound: max |ours - reference| <= 1e-4 * max |reference|.
 REL_TOL = 1e-4
+
+
+@pytest.fixture(autouse=True, scope="module", params=["avx2", "scalar"])
+def driver(request: pytest.FixtureRequest):
+    if request.param == "avx2" and C.audio_driver() != "avx2":
+        pytest.skip("this CPU or build has no AVX2 audio driver")
+    C.force_scalar_driver(request.param == "scalar")
+    assert C.audio_driver() == request.param
+    yield request.param
+    C.force_scalar_driver(False)
 
 
 def librosa_reference(x: np.ndarray, spec: AudioSpec, feature: str) -> np.ndarray:
@@ -162,6 +176,21 @@ def test_kaldi_preset_on_speech(data_dir, feature: str) -> None:
         assert spec.n_fft == 256
         out = pp.mfcc(x, spec) if feature == "mfcc" else pp.logmel(x, spec)
         assert_close(out, kaldi_reference(x, spec, feature), f"{name} {feature}", x, spec, feature)
+
+
+def test_top_db_with_energy_c0(data_dir) -> None:
+    """top_db on a spec whose C0 is the frame energy: the log-mel is clamped, the other cepstra
+    come from the clamped log-mel and C0 stays the energy (no library has this combination, so
+    the float64 definition is the reference). FSDD clips give frame counts that are not a
+    multiple of the 8 AVX2 lanes, which exercises the partial last group."""
+    for name, x, rate in fsdd_clips(data_dir):
+        spec = librosa_spec(rate, top_db=30.0).replace(use_energy=True)
+        clamped = pp.logmel(x, spec)
+        assert relative_error(clamped, reference.logmel(x, spec)) <= REL_TOL, name
+        assert clamped.min() == pytest.approx(clamped.max() - 30.0, abs=1e-4), name
+        ours = pp.mfcc(x, spec)
+        assert_close(ours, reference.mfcc(x, spec), f"{name} top_db", x, spec)
+        np.testing.assert_array_equal(ours[:, 0], pp.mfcc(x, spec.replace(top_db=None))[:, 0])
 
 
 def test_kaldi_preset_on_resampled_bird_call(data_dir) -> None:
@@ -307,6 +336,7 @@ def test_bad_samples(samples, message: str) -> None:
         ({"fmax_hz": 9000.0}, "mel band must satisfy"),
         ({"window": "kaiser"}, "window must be one of"),
         ({"top_db": -1.0}, "top_db must be positive or None"),
+        ({"log": "ln"}, r"top_db \(80.0\) is a clamp in dB: it needs log='db'"),
         ({"power": 3.0}, "power must be 1 or 2"),
     ],
 )

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "mmedge/audio/features.h"
 #include "mmedge/image/preprocess.h"
 
 namespace py = pybind11;
@@ -285,8 +286,15 @@ interpolation: 0 bilinear (OpenCV INTER_LINEAR), 1 area (OpenCV INTER_AREA), 2 a
         "Name of the CPU driver resize_normalize would use: 'avx2', 'scalar' or 'separable'.");
   m.def("cpu_simd", &image::best_cpu_driver,
         "The best CPU driver of this build on this CPU: 'avx2' or 'scalar'.");
-  m.def("force_scalar_driver", &image::force_scalar_driver, py::arg("force"),
-        "Makes the CPU kernels use the portable scalar driver (for comparing drivers in tests).");
+  m.def(
+      "force_scalar_driver",
+      [](bool force) {
+        image::force_scalar_driver(force);
+        audio::force_scalar_driver(force);
+      },
+      py::arg("force"),
+      "Makes the image and audio CPU kernels use their portable scalar drivers (for comparing "
+      "drivers in tests).");
 #if defined(MMEDGE_WITH_CUDA)
   py::class_<PlaneDesc>(m, "PlaneDesc", "A plane in memory: address, shape, byte strides.")
       .def(py::init([](uintptr_t ptr, std::vector<int64_t> shape, std::vector<int64_t> strides) {

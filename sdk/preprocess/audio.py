@@ -112,6 +112,11 @@ class AudioSpec:
             )
         if self.top_db is not None and not self.top_db > 0:
             raise PreprocessError(f"AudioSpec.top_db must be positive or None, got {self.top_db}")
+        if self.top_db is not None and self.log != "db":
+            raise PreprocessError(
+                f"AudioSpec.top_db ({self.top_db}) is a clamp in dB: it needs log='db', not "
+                f"log={self.log!r} (set top_db=None)"
+            )
         if self.analysis_seconds is not None and not self.analysis_seconds > 0:
             raise PreprocessError(
                 f"AudioSpec.analysis_seconds must be positive or None, got {self.analysis_seconds}"

@@ -10,7 +10,8 @@
 // Ops requirements: V; kLanes; zero(); set1(float); add, sub, mul(V, V); fma(a, b, c) = a*b + c;
 // max(V, V); log(V) (natural); sqrt(V); load(const float* const* rows, int i) -> lane l is
 // rows[l][i]; load_rows(rows, i, count, V* out): out[j] = load(rows, i + j) for j < count;
-// store(V, float* const* rows, int i): rows[l][i] = lane l.
+// store(V, float* const* rows, int i): rows[l][i] = lane l; store_rows(const V* v, rows, i,
+// count): store(v[j], rows, i + j) for j < count.
 
 template <class Ops>
 struct Lanes {
@@ -21,22 +22,23 @@ struct Lanes {
   // block of floats viewed as V arrays (std::vector<V> would instantiate standard-library code
   // for V outside the driver's ISA).
   struct Scratch {
-    V *x, *re, *im, *re2, *im2, *spec_re, *spec_im, *power, *mel;
+    V *x, *re, *im, *re2, *im2, *spec_re, *spec_im, *power, *mel, *cep;
     std::unique_ptr<float[], void (*)(void*)> block{nullptr, std::free};
     explicit Scratch(const Pipeline& pl) {
       const FeatureParams& p = pl.params;
       const size_t m = std::max(pl.fft.m, 1);
       const size_t bins = p.n_bins();
       const size_t win = p.win_length + 8;  // room for whole 8-sample transposed blocks
-      const size_t sizes[] = {win, m, m, m, m, bins, bins, bins, static_cast<size_t>(p.n_mels)};
+      const size_t mels = static_cast<size_t>(p.n_mels);
+      const size_t sizes[] = {win, m, m, m, m, bins, bins, bins, mels, mels};
       size_t total = 0;
       for (size_t n : sizes) total += n;
       const size_t bytes = ((total * sizeof(V) + 63) / 64) * 64;
       block.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
       if (!block) throw std::bad_alloc();
       V* at = reinterpret_cast<V*>(block.get());
-      V** slots[] = {&x, &re, &im, &re2, &im2, &spec_re, &spec_im, &power, &mel};
-      for (size_t i = 0; i < 9; ++i) {
+      V** slots[] = {&x, &re, &im, &re2, &im2, &spec_re, &spec_im, &power, &mel, &cep};
+      for (size_t i = 0; i < 10; ++i) {
         *slots[i] = at;
         at += sizes[i];
       }
@@ -69,6 +71,25 @@ struct Lanes {
     im[3] = Ops::add(a1i, a3r);
   }
 
+  // The butterfly of one radix-2^2 step at i0 = s + k: D0 at i0 and the twiddled
+  // p1 = W^2k D1, p2 = W^k D2, p3 = W^3k D3 (D1..D3 at i0 + L, + 2L, + 3L).
+  static void radix4(V* re, V* im, int i0, int L, V p1r, V p1i, V p2r, V p2i, V p3r, V p3i) {
+    const int i1 = i0 + L, i2 = i1 + L, i3 = i2 + L;
+    const V t0r = Ops::add(re[i0], p1r), t0i = Ops::add(im[i0], p1i);
+    const V t1r = Ops::sub(re[i0], p1r), t1i = Ops::sub(im[i0], p1i);
+    const V t2r = Ops::add(p2r, p3r), t2i = Ops::add(p2i, p3i);
+    const V t3r = Ops::sub(p2r, p3r), t3i = Ops::sub(p2i, p3i);
+    re[i0] = Ops::add(t0r, t2r);
+    im[i0] = Ops::add(t0i, t2i);
+    re[i2] = Ops::sub(t0r, t2r);
+    im[i2] = Ops::sub(t0i, t2i);
+    // X[k + L] = T1 - i T3, X[k + 3L] = T1 + i T3; -i (a + ib) = b - ia.
+    re[i1] = Ops::add(t1r, t3i);
+    im[i1] = Ops::sub(t1i, t3r);
+    re[i3] = Ops::sub(t1r, t3i);
+    im[i3] = Ops::add(t1i, t3r);
+  }
+
   // first_pass_done: the caller already ran first_pass() while packing the input.
   static void fft_pow2(V* re, V* im, int m, const FftTables& t, bool first_pass_done = false) {
     int size = 2;  // size of the butterflies the next pass starts with
@@ -85,7 +106,11 @@ struct Lanes {
       // W^3k D3, and X[k + L], X[k + 2L], X[k + 3L] from the same four products.
       const int L = size / 2;
       const int step2 = m / size, step4 = m / (2 * size);
-      for (int k = 0; k < L; ++k) {
+      for (int s = 0; s < m; s += 4 * L) {  // k = 0: every twiddle is 1
+        radix4(re, im, s, L, re[s + L], im[s + L], re[s + 2 * L], im[s + 2 * L], re[s + 3 * L],
+               im[s + 3 * L]);
+      }
+      for (int k = 1; k < L; ++k) {
         const float c2 = t.tw_re[k * step2], s2 = t.tw_im[k * step2];  // W^2k
         const float c1 = t.tw_re[k * step4], s1 = t.tw_im[k * step4];  // W^k
         const float c3 = c1 * c2 - s1 * s2, s3 = c1 * s2 + s1 * c2;    // W^3k
@@ -93,24 +118,12 @@ struct Lanes {
         const V w1r = Ops::set1(c1), w1i = Ops::set1(s1);
         const V w3r = Ops::set1(c3), w3i = Ops::set1(s3);
         for (int s = 0; s < m; s += 4 * L) {
-          const int i0 = s + k, i1 = i0 + L, i2 = i1 + L, i3 = i2 + L;
+          const int i1 = s + k + L, i2 = i1 + L, i3 = i2 + L;
           V p1r, p1i, p2r, p2i, p3r, p3i;
           cmul(re[i1], im[i1], w2r, w2i, p1r, p1i);
           cmul(re[i2], im[i2], w1r, w1i, p2r, p2i);
           cmul(re[i3], im[i3], w3r, w3i, p3r, p3i);
-          const V t0r = Ops::add(re[i0], p1r), t0i = Ops::add(im[i0], p1i);
-          const V t1r = Ops::sub(re[i0], p1r), t1i = Ops::sub(im[i0], p1i);
-          const V t2r = Ops::add(p2r, p3r), t2i = Ops::add(p2i, p3i);
-          const V t3r = Ops::sub(p2r, p3r), t3i = Ops::sub(p2i, p3i);
-          re[i0] = Ops::add(t0r, t2r);
-          im[i0] = Ops::add(t0i, t2i);
-          re[i2] = Ops::sub(t0r, t2r);
-          im[i2] = Ops::sub(t0i, t2i);
-          // X[k + L] = T1 - i T3, X[k + 3L] = T1 + i T3; -i (a + ib) = b - ia.
-          re[i1] = Ops::add(t1r, t3i);
-          im[i1] = Ops::sub(t1i, t3r);
-          re[i3] = Ops::sub(t1r, t3i);
-          im[i3] = Ops::add(t1i, t3r);
+          radix4(re, im, s + k, L, p1r, p1i, p2r, p2i, p3r, p3i);
         }
       }
     }
@@ -135,18 +148,34 @@ struct Lanes {
   // X[k] = E[k] + W^k O[k], E = (Z[k] + conj Z[m-k]) / 2, O = (Z[k] - conj Z[m-k]) / 2i.
   // Calls emit(k, Re 2X[k], Im 2X[k]) for k = 0..m: the halves are left out (scaling by a power
   // of two is exact), callers scale once at the end.
+  // Bins k and m - k read the same Z[k], Z[m-k] (their E and O differ only in signs), so they
+  // are computed together; k = 0 and k = m both read Z[0].
   template <class Emit>
   static void split2(const FftTables& t, const V* re, const V* im, Emit emit) {
     const int m = t.m;
-    for (int k = 0; k <= m; ++k) {
-      const int a = k == m ? 0 : k, b = k == 0 ? 0 : m - k;
-      const V er = Ops::add(re[a], re[b]);
-      const V ei = Ops::sub(im[a], im[b]);
-      const V orr = Ops::add(im[a], im[b]);
-      const V oi = Ops::sub(re[b], re[a]);
+    auto bin = [&](int k, V er, V ei, V orr, V oi) {
       V tr, ti;
       cmul(orr, oi, Ops::set1(t.split_re[k]), Ops::set1(t.split_im[k]), tr, ti);
       emit(k, Ops::add(er, tr), Ops::add(ei, ti));
+    };
+    const V zero = Ops::zero();
+    {
+      const V er = Ops::add(re[0], re[0]), ei = Ops::sub(im[0], im[0]);
+      const V orr = Ops::add(im[0], im[0]), oi = Ops::sub(re[0], re[0]);
+      bin(0, er, ei, orr, oi);
+      if (m > 0) bin(m, er, ei, orr, oi);
+    }
+    int k = 1;
+    for (; k < m - k; ++k) {
+      const int j = m - k;
+      const V er = Ops::add(re[k], re[j]), ei = Ops::sub(im[k], im[j]);
+      const V orr = Ops::add(im[k], im[j]), oi = Ops::sub(re[j], re[k]);
+      bin(k, er, ei, orr, oi);
+      bin(j, er, Ops::sub(zero, ei), orr, Ops::sub(zero, oi));
+    }
+    if (k == m - k) {
+      bin(k, Ops::add(re[k], re[k]), Ops::sub(im[k], im[k]), Ops::add(im[k], im[k]),
+          Ops::sub(re[k], re[k]));
     }
   }
 
@@ -204,8 +233,9 @@ struct Lanes {
   // Features of kLanes frames. frames[l]: win_length samples of frame l; rows[l]: its n_mels
   // log-mel values; mfcc_rows[l]: its n_mfcc MFCC (DCT of the log-mel, lifter, and with
   // use_energy the ln frame energy as C0), or mfcc_rows == nullptr for log-mel only.
+  // dct == false: only C0, when it is the energy, goes to mfcc_rows (clamp() does the rest).
   static void frames(const Pipeline& pl, const float* const* frames, float* const* rows,
-                     float* const* mfcc_rows, Scratch& s) {
+                     float* const* mfcc_rows, Scratch& s, bool dct = true) {
     const FeatureParams& p = pl.params;
     const FftTables& t = pl.fft;
     const int win = p.win_length;
@@ -284,22 +314,36 @@ struct Lanes {
       for (int j = 0; j < fb.count[b]; ++j) acc = Ops::fma(Ops::set1(fw[j]), pw[j], acc);
       const V ln = Ops::log(Ops::max(acc, floor));
       s.mel[b] = db ? Ops::fma(ln, db_scale, db_offset) : ln;
-      Ops::store(s.mel[b], rows, b);
     }
+    Ops::store_rows(s.mel, rows, 0, p.n_mels);
     if (mfcc_rows == nullptr) return;
+    if (p.use_energy) Ops::store(log_energy, mfcc_rows, 0);
+    if (dct) cepstra(pl, s, mfcc_rows);
+  }
+
+  // MFCC of log-mel lanes: DCT-II rows and lifter; C0 is left alone when it is the energy.
+  static void cepstra(const Pipeline& pl, Scratch& s, float* const* mfcc_rows) {
+    const FeatureParams& p = pl.params;
     const std::vector<float>& dct = pl.tables.dct;
-    for (int c = 0; c < p.n_mfcc; ++c) {
-      V out;
-      if (c == 0 && p.use_energy) {
-        out = log_energy;
-      } else {
-        const float* row = &dct[static_cast<size_t>(c) * p.n_mels];
-        V acc = Ops::zero();
-        for (int b = 0; b < p.n_mels; ++b) acc = Ops::fma(Ops::set1(row[b]), s.mel[b], acc);
-        out = Ops::mul(acc, Ops::set1(pl.tables.lifter[c]));
-      }
-      Ops::store(out, mfcc_rows, c);
+    const int first = p.use_energy ? 1 : 0;
+    for (int c = first; c < p.n_mfcc; ++c) {
+      const float* row = &dct[static_cast<size_t>(c) * p.n_mels];
+      V acc = Ops::zero();
+      for (int b = 0; b < p.n_mels; ++b) acc = Ops::fma(Ops::set1(row[b]), s.mel[b], acc);
+      s.cep[c] = Ops::mul(acc, Ops::set1(pl.tables.lifter[c]));
     }
+    Ops::store_rows(s.cep + first, mfcc_rows, first, p.n_mfcc - first);
+  }
+
+  // librosa's top_db clamp of kLanes log-mel rows (in place), then their MFCC.
+  static void clamp(const Pipeline& pl, float* const* rows, float* const* mfcc_rows, float floor,
+                    Scratch& s) {
+    const int n_mels = pl.params.n_mels;
+    Ops::load_rows(rows, 0, n_mels, s.mel);
+    const V f = Ops::set1(floor);
+    for (int b = 0; b < n_mels; ++b) s.mel[b] = Ops::max(s.mel[b], f);
+    Ops::store_rows(s.mel, rows, 0, n_mels);
+    if (mfcc_rows != nullptr) cepstra(pl, s, mfcc_rows);
   }
 
 };

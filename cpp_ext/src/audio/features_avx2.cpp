@@ -65,24 +65,40 @@ struct Avx2Ops {
     for (; j + 8 <= count; j += 8) {
       __m256 r[8];
       for (int l = 0; l < 8; ++l) r[l] = _mm256_loadu_ps(rows[l] + i + j);
-      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-      const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-      const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-      const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-      const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-      const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-      out[j + 0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-      out[j + 1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-      out[j + 2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-      out[j + 3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-      out[j + 4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-      out[j + 5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-      out[j + 6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-      out[j + 7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+      transpose8(r, out + j);
     }
     for (; j < count; ++j) out[j] = load(rows, i + j);
+  }
+
+  // rows[0..7][i + j] = lanes of v[j] for j < count: the same transposes, the other way.
+  static void store_rows(const V* v, float* const* rows, int i, int count) {
+    int j = 0;
+    for (; j + 8 <= count; j += 8) {
+      __m256 r[8];
+      transpose8(v + j, r);
+      for (int l = 0; l < 8; ++l) _mm256_storeu_ps(rows[l] + i + j, r[l]);
+    }
+    for (; j < count; ++j) store(v[j], rows, i + j);
+  }
+
+  // out[c] lane l = r[l] lane c: an 8x8 transpose in registers.
+  static void transpose8(const __m256* r, __m256* out) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    out[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    out[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    out[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    out[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    out[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    out[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    out[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    out[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
   }
 
   static void store(V v, float* const* rows, int i) {
@@ -99,8 +115,11 @@ struct Avx2Ops {
 
 namespace detail {
 void features_avx2(const Pipeline& pl, const SignalView& s, int64_t f0, int64_t f1, float* logmel,
-                   float* mfcc) {
-  feature_groups<Avx2Ops>(pl, s, f0, f1, logmel, mfcc);
+                   float* mfcc, bool dct) {
+  feature_groups<Avx2Ops>(pl, s, f0, f1, logmel, mfcc, dct);
+}
+void clamp_avx2(const Pipeline& pl, float* logmel, float* mfcc, int64_t n, float floor) {
+  clamp_groups<Avx2Ops>(pl, logmel, mfcc, n, floor);
 }
 }  // namespace detail
 

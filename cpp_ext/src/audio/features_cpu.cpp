@@ -2,6 +2,7 @@
 // the AVX2 driver, FeatureExtractor, FeatureStream, and the rfft() entry point (which runs the
 // pipeline's own FFT, so testing it tests what the features use).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -34,15 +35,20 @@ struct ScalarOps {
     for (int j = 0; j < count; ++j) out[j] = rows[0][i + j];
   }
   static void store(float v, float* const* rows, int i) { rows[0][i] = v; }
+  static void store_rows(const float* v, float* const* rows, int i, int count) {
+    for (int j = 0; j < count; ++j) rows[0][i + j] = v[j];
+  }
 };
 
 #include "feature_lanes.inl"
 #include "lane_driver.inl"
 
+std::atomic<bool> g_force_scalar{false};
+
 bool cpu_has_avx2() {
 #if defined(MMEDGE_HAVE_AVX2)
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
+  return ok && !g_force_scalar.load(std::memory_order_relaxed);
 #else
   return false;
 #endif
@@ -55,6 +61,13 @@ FeaturesFn features_driver() {
   if (cpu_has_avx2()) return detail::features_avx2;
 #endif
   return detail::features_scalar;
+}
+
+ClampFn clamp_driver() {
+#if defined(MMEDGE_HAVE_AVX2)
+  if (cpu_has_avx2()) return detail::clamp_avx2;
+#endif
+  return detail::clamp_scalar;
 }
 
 std::shared_ptr<const Pipeline> make_pipeline(const FeatureParams& p) {
@@ -70,6 +83,18 @@ std::shared_ptr<const Pipeline> make_pipeline(const FeatureParams& p) {
   return pl;
 }
 
+// Largest of n > 0 floats (no NaN): eight independent maxima, which compilers vectorise.
+float max_of(const float* x, int64_t n) {
+  float m[8];
+  std::fill(m, m + 8, x[0]);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) m[j] = m[j] < x[i + j] ? x[i + j] : m[j];
+  }
+  for (; i < n; ++i) m[0] = m[0] < x[i] ? x[i] : m[0];
+  return *std::max_element(m, m + 8);
+}
+
 // Frames per parallel chunk: enough that waking a thread pays (about 50 us of work).
 constexpr int64_t kFramesPerChunk = 32;
 
@@ -77,10 +102,15 @@ constexpr int64_t kFramesPerChunk = 32;
 
 namespace detail {
 void features_scalar(const Pipeline& pl, const SignalView& s, int64_t f0, int64_t f1, float* logmel,
-                     float* mfcc) {
-  feature_groups<ScalarOps>(pl, s, f0, f1, logmel, mfcc);
+                     float* mfcc, bool dct) {
+  feature_groups<ScalarOps>(pl, s, f0, f1, logmel, mfcc, dct);
+}
+void clamp_scalar(const Pipeline& pl, float* logmel, float* mfcc, int64_t n, float floor) {
+  clamp_groups<ScalarOps>(pl, logmel, mfcc, n, floor);
 }
 }  // namespace detail
+
+void force_scalar_driver(bool force) { g_force_scalar.store(force); }
 
 std::string validate(const FeatureParams& p) {
   std::ostringstream err;
@@ -145,31 +175,23 @@ void FeatureExtractor::compute(const float* x, int64_t n, float* logmel, float* 
   const int64_t frames = p.num_frames(n);
   const FeaturesFn run = features_driver();
   const int64_t chunks = (frames + kFramesPerChunk - 1) / kFramesPerChunk;
+  // With top_db the MFCC come from the clamped log-mel, as librosa computes them: a second
+  // pass once the maximum of the whole signal is known.
+  const bool clamp = top_db > 0.0f && frames > 0;
   parallel::parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
     const int64_t f0 = c0 * kFramesPerChunk;
     const int64_t f1 = std::min(frames, c1 * kFramesPerChunk);
     run(pl, signal, f0, f1, logmel + f0 * p.n_mels,
-        mfcc != nullptr ? mfcc + f0 * p.n_mfcc : nullptr);
+        mfcc != nullptr ? mfcc + f0 * p.n_mfcc : nullptr, !clamp);
   });
-  if (top_db <= 0.0f || frames == 0) return;
-  const float floor = *std::max_element(logmel, logmel + frames * p.n_mels) - top_db;
-  const std::vector<float>& dct = pl.tables.dct;
-  const std::vector<float>& lifter = pl.tables.lifter;
-  const int first_c = p.use_energy ? 1 : 0;  // C0 is the frame energy then, not a DCT term
-  parallel::parallel_for(frames, 256, [&](int64_t begin, int64_t end) {
-    for (int64_t f = begin; f < end; ++f) {
-      float* row = logmel + f * p.n_mels;
-      for (int b = 0; b < p.n_mels; ++b) {
-        if (row[b] >= floor) continue;
-        const float raise = floor - row[b];
-        row[b] = floor;
-        if (mfcc == nullptr) continue;
-        float* out = mfcc + f * p.n_mfcc;
-        for (int c = first_c; c < p.n_mfcc; ++c) {
-          out[c] += lifter[c] * dct[static_cast<size_t>(c) * p.n_mels + b] * raise;
-        }
-      }
-    }
+  if (!clamp) return;
+  const float floor = max_of(logmel, frames * p.n_mels) - top_db;
+  const ClampFn clamp_rows = clamp_driver();
+  parallel::parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+    const int64_t f0 = c0 * kFramesPerChunk;
+    const int64_t f1 = std::min(frames, c1 * kFramesPerChunk);
+    clamp_rows(pl, logmel + f0 * p.n_mels, mfcc != nullptr ? mfcc + f0 * p.n_mfcc : nullptr,
+               f1 - f0, floor);
   });
 }
 
@@ -191,7 +213,7 @@ std::vector<float> FeatureStream::emit(int64_t frame_end, int64_t total) {
   std::vector<float> logmel(static_cast<size_t>(count) * p.n_mels);
   std::vector<float> mfcc(mfcc_ ? static_cast<size_t>(count) * p.n_mfcc : 0);
   features_driver()(pl, signal, next_frame_, frame_end, logmel.data(),
-                    mfcc_ ? mfcc.data() : nullptr);
+                    mfcc_ ? mfcc.data() : nullptr, true);
   next_frame_ = frame_end;
   // Keep the samples the next frames can still reach (reflect padding reads the last ones).
   const int64_t keep_from =

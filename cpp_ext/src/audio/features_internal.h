@@ -33,13 +33,20 @@ struct SignalView {
 };
 
 // Log-mel rows (and MFCC rows when mfcc != nullptr) of frames [f0, f1); row i = frame f0 + i.
+// dct == false leaves the MFCC rows to clamp_rows() (only C0 is written when it is the frame
+// energy, which needs the samples).
 using FeaturesFn = void (*)(const Pipeline& pl, const SignalView& signal, int64_t f0, int64_t f1,
-                            float* logmel, float* mfcc);
+                            float* logmel, float* mfcc, bool dct);
+// librosa's top_db clamp of n log-mel rows: every value raised to at least `floor`, then (when
+// mfcc != nullptr) their MFCC from the clamped rows (C0 left alone when it is the energy).
+using ClampFn = void (*)(const Pipeline& pl, float* logmel, float* mfcc, int64_t n, float floor);
 
 namespace detail {
-void features_scalar(const Pipeline&, const SignalView&, int64_t, int64_t, float*, float*);
+void features_scalar(const Pipeline&, const SignalView&, int64_t, int64_t, float*, float*, bool);
+void clamp_scalar(const Pipeline&, float*, float*, int64_t, float);
 #if defined(MMEDGE_HAVE_AVX2)
-void features_avx2(const Pipeline&, const SignalView&, int64_t, int64_t, float*, float*);
+void features_avx2(const Pipeline&, const SignalView&, int64_t, int64_t, float*, float*, bool);
+void clamp_avx2(const Pipeline&, float*, float*, int64_t, float);
 #endif
 }  // namespace detail
 

@@ -25,15 +25,19 @@ class FeatureExtractor {
   // Log-mel rows of every frame of x[0..n) into logmel (frames x n_mels, row-major), and MFCC
   // rows into mfcc (frames x n_mfcc) unless it is nullptr. top_db > 0 applies librosa's clamp:
   // log-mel values below (their maximum - top_db) are raised to it, and the MFCC follow the
-  // clamped values (corrected afterwards: the DCT is linear, only clamped values contribute).
+  // clamped values (a second pass once the maximum is known: clamp, then the DCT).
   void compute(const float* x, int64_t n, float* logmel, float* mfcc, float top_db) const;
 
-  // "avx2" or "scalar": the lanes this machine runs.
+  // "avx2" or "scalar": the lanes this machine runs (scalar when forced).
   static const char* driver_name();
 
  private:
   std::shared_ptr<const Pipeline> pipeline_;
 };
+
+// Makes the audio features run on the portable one-frame lanes, as on a CPU without AVX2 (for
+// comparing drivers in tests).
+void force_scalar_driver(bool force);
 
 class FeatureStream {
  public:
