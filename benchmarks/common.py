@@ -70,7 +70,12 @@ def time_interleaved(
     warmup: int,
     threads: int,
     desc: str,
+    warm_each_block: bool = False,
 ) -> list[Timing]:
+    """Median per method over `rounds` rounds, each running every method `calls` times back to
+    back, in rotating order. warm_each_block: one untimed call starts each block, so a method
+    is not charged for waking cores and threads the previous method left idle (a core idle for
+    ~10 ms takes ~1 ms to come back to speed on the CI VM)."""
     for fn in methods.values():
         for _ in range(warmup):
             fn()
@@ -81,6 +86,8 @@ def time_interleaved(
         for name in order:
             fn = samples[name].append
             call = methods[name]
+            if warm_each_block:
+                call()
             for _ in range(calls):
                 t0 = time.perf_counter()
                 call()
