@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from mmedge.info import cpu_model
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -32,16 +34,6 @@ class Timing:
     p10_ms: float
     p90_ms: float
     calls: int
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine() -> dict[str, Any]:

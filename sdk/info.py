@@ -19,10 +19,12 @@ def _dist_version(name: str) -> str | None:
         return None
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's name from /proc/cpuinfo ('model name' on x86; 'Model' or 'Hardware' on ARM
+    boards such as Jetson), else what the platform module knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(("model name", "Model", "Hardware")):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
@@ -70,7 +72,7 @@ def collect() -> dict[str, Any]:
         "mmedge": __version__,
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.machine()}",
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "jetson_l4t": _jetson_release(),
         "kernels": {
             "compiler": C.compiler,

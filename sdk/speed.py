@@ -22,21 +22,12 @@ from typing import Any
 import numpy as np
 
 from mmedge.backends.base import Backend
+from mmedge.info import cpu_model
 
 
 def machine_id() -> str:
     """'CPU model name, N logical cpus, arch': what a CPU timing is valid for."""
-    name = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith(("model name", "Model", "Hardware")):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    name = name or platform.processor() or "unknown cpu"
-    return f"{name}, {os.cpu_count()} cpus, {platform.machine()}"
+    return f"{cpu_model()}, {os.cpu_count()} cpus, {platform.machine()}"
 
 
 @dataclass(frozen=True)

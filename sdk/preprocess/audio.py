@@ -18,6 +18,7 @@ import numpy as np
 
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
+from mmedge.preprocess._checks import require_positive_ints
 
 FLT_EPSILON = float(np.finfo(np.float32).eps)
 WINDOWS = ("hann", "hamming", "povey", "rectangular")
@@ -83,10 +84,9 @@ class AudioSpec:
     kind: str = field(default="audio", init=False)
 
     def __post_init__(self) -> None:
-        for name in ("sample_rate_hz", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-                raise PreprocessError(f"AudioSpec.{name} must be a positive int, got {value!r}")
+        require_positive_ints(
+            self, ("sample_rate_hz", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc")
+        )
         for name, allowed in (
             ("window", WINDOWS),
             ("padding", PADDINGS),

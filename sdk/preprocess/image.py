@@ -19,6 +19,7 @@ import numpy as np
 
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
+from mmedge.preprocess._checks import require_positive_ints
 
 # Values the kernel reads per source pixel, by letter: packed formats give their channels in
 # memory order; YUV 4:2:0 formats are converted to R, G, B and give the raw luma Y as well.
@@ -92,12 +93,7 @@ class ImageSpec:
     kind: str = field(default="image", init=False)
 
     def __post_init__(self) -> None:
-        for name in ("width", "height"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-                raise PreprocessError(
-                    f"ImageSpec.{name} must be a positive int (px), got {value!r}"
-                )
+        require_positive_ints(self, ("width", "height"), " (px)")
         for name, allowed in (
             ("input_format", tuple(SOURCE_VALUES)),
             ("output_format", tuple(OUTPUT_FORMATS)),

@@ -15,6 +15,7 @@ import numpy as np
 
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
+from mmedge.preprocess._checks import require_positive_ints
 from mmedge.preprocess.image import (
     INTERPOLATIONS,
     ImageSpec,
@@ -43,10 +44,7 @@ class VideoSpec:
     kind: str = field(default="video", init=False)
 
     def __post_init__(self) -> None:
-        for name in ("clip_len", "stride"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-                raise PreprocessError(f"VideoSpec.{name} must be a positive int, got {value!r}")
+        require_positive_ints(self, ("clip_len", "stride"))
         if not isinstance(self.frame, ImageSpec):
             raise PreprocessError(
                 f"VideoSpec.frame must be an ImageSpec, got {type(self.frame).__name__}"
