@@ -128,7 +128,7 @@ setup(
     packages=packages(),
     package_dir={"mmedge": "sdk", "mmedge.export": "export"},
     package_data={
-        "mmedge": ["schema/*.json", "bundles/*/*", "bundles/*/*/*", "samples/*", "py.typed"]
+        "mmedge": ["bundle/schema/*.json", "bundles/*/*", "bundles/*/*/*", "samples/*", "py.typed"]
     },
     ext_modules=[CMakeExtension("mmedge._C", ROOT / "cpp_ext")],
     cmdclass={"build_ext": CMakeBuild},

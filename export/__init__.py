@@ -4,7 +4,8 @@ package."""
 
 from __future__ import annotations
 
-from mmedge.bundle_writer import write_bundle
+from mmedge.bundle.parity import ParityReport, ParityTolerance, compare
+from mmedge.bundle.writer import write_bundle
 from mmedge.export.bundle_export import (
     ModelInput,
     ModelOutput,
@@ -15,7 +16,6 @@ from mmedge.export.bundle_export import (
 from mmedge.export.data import Labelled, read_folder
 from mmedge.export.onnx_export import OnnxExport, to_onnx
 from mmedge.export.quantize import AccuracyGateError
-from mmedge.parity import ParityReport, ParityTolerance, compare
 
 __all__ = [
     "AccuracyGateError",

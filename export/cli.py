@@ -13,6 +13,7 @@ import torch
 from mmedge import preprocess as pp
 from mmedge.backends.ort import OrtBackend
 from mmedge.bundle import Bundle
+from mmedge.bundle.parity import compare
 from mmedge.errors import ExportError
 from mmedge.export.bundle_export import (
     ModelInput,
@@ -24,7 +25,6 @@ from mmedge.export.bundle_export import (
 from mmedge.export.data import read_folder
 from mmedge.export.presets import read_spec
 from mmedge.export.summary import summary
-from mmedge.parity import compare
 from mmedge.validate import load_fixture, stored_tolerance
 
 

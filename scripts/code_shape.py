@@ -33,7 +33,9 @@ def module_name(path: Path) -> str:
 
 
 def python_files(*roots: str) -> list[Path]:
-    return sorted(p for r in roots for p in (REPO / r).rglob("*.py") if "__pycache__" not in p.parts)
+    return sorted(
+        p for r in roots for p in (REPO / r).rglob("*.py") if "__pycache__" not in p.parts
+    )
 
 
 def _spans(tree: ast.AST, kinds: tuple[type, ...]) -> list[tuple[str, int]]:
@@ -50,8 +52,10 @@ def _isinstance_spec(node: ast.AST) -> bool:
         return False
     if len(node.args) != 2:
         return False
-    names = {n.attr if isinstance(n, ast.Attribute) else getattr(n, "id", None)
-             for n in ast.walk(node.args[1])}
+    names = {
+        n.attr if isinstance(n, ast.Attribute) else getattr(n, "id", None)
+        for n in ast.walk(node.args[1])
+    }
     return bool(names & SPEC_NAMES)
 
 
@@ -134,7 +138,9 @@ def measure() -> dict:
         tree = ast.parse(path.read_text())
         rel = str(path.relative_to(REPO))
         modules.append((rel, len(path.read_text().splitlines())))
-        funcs += [(f"{rel}:{n}", k) for n, k in _spans(tree, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        funcs += [
+            (f"{rel}:{n}", k) for n, k in _spans(tree, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
         classes += [(f"{rel}:{n}", k) for n, k in _spans(tree, (ast.ClassDef,))]
         if path in all_files:
             ladders += sum(_isinstance_spec(n) for n in ast.walk(tree))
@@ -142,17 +148,20 @@ def measure() -> dict:
     top = sorted(p.name for p in (REPO / "sdk").glob("*.py"))
     sdk_modules = [(m, n) for m, n in modules if m.startswith("sdk/")]
     is_bench_main = lambda name: name.startswith("benchmarks/") and name.endswith(":main")  # noqa: E731
-    long_funcs = sorted(((n, k) for n, k in funcs if k > 80 and not is_bench_main(n)),
-                        key=lambda x: -x[1])
+    long_funcs = sorted(
+        ((n, k) for n, k in funcs if k > 80 and not is_bench_main(n)), key=lambda x: -x[1]
+    )
     return {
         "sdk_top_level_modules": len(top),
         "sdk_top_level": top,
         "sdk_modules_over_400_lines": sorted(
-            [(m, n) for m, n in sdk_modules if n > 400], key=lambda x: -x[1]),
+            [(m, n) for m, n in sdk_modules if n > 400], key=lambda x: -x[1]
+        ),
         "longest_sdk_module": max(sdk_modules, key=lambda x: x[1]),
         "longest_class": max(classes, key=lambda x: x[1]),
-        "longest_function": max(((n, k) for n, k in funcs if not is_bench_main(n)),
-                                key=lambda x: x[1]),
+        "longest_function": max(
+            ((n, k) for n, k in funcs if not is_bench_main(n)), key=lambda x: x[1]
+        ),
         "functions_over_80_lines": long_funcs,
         "isinstance_spec_ladders": ladders,
         "raw_manifest_reads": manifest_reads,

@@ -10,9 +10,10 @@ in mmedge.export (the `export` extra).
 
 from __future__ import annotations
 
+from mmedge import _compat
 from mmedge._ext import C as _C
 from mmedge._version import __version__
-from mmedge.bundle import Bundle, TensorSpec
+from mmedge.bundle import Bundle, TensorSpec, builtin_bundle
 from mmedge.errors import (
     BackendError,
     BundleError,
@@ -27,6 +28,8 @@ from mmedge.model import Model, Prediction
 from mmedge.pipeline import Pipeline
 from mmedge.preprocess import ImageSpec
 
+_compat.install()
+
 
 def set_num_threads(n: int) -> None:
     """Threads of the CPU preprocessing kernels (0 = default: $MMEDGE_NUM_THREADS, else the
@@ -37,16 +40,6 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """Threads the CPU preprocessing kernels use, the calling thread included."""
     return int(_C.get_num_threads())
-
-
-def builtin_bundle(name: str = "mnist_cnn") -> str:
-    """Path of a bundle shipped inside the package (see scripts/build_bundles.py)."""
-    from importlib import resources
-
-    path = resources.files("mmedge").joinpath("bundles", f"{name}.mmb")
-    if not path.is_dir():
-        raise BundleError(f"no built-in bundle named {name!r}")
-    return str(path)
 
 
 __all__ = [

@@ -77,7 +77,7 @@ def _sources(
 
 def build_pipeline(video_src: Source | None, audio_src: Source | None, backend: str) -> Pipeline:
     """image + video models on the video source (tee), audio model on the audio source."""
-    from mmedge import builtin_bundle
+    from mmedge.bundle import builtin_bundle
 
     pipe = Pipeline()
     if video_src is not None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mmedge.bundle import Bundle
-from mmedge.bundle_writer import write_bundle
+from mmedge.bundle.writer import write_bundle
 from mmedge.engine import (
     EngineTarget,
     Profile,

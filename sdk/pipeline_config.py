@@ -69,7 +69,7 @@ class ConfigError(MMEdgeError):
 def resolve_bundle(ref: str, base: Path) -> str:
     """'builtin:NAME' -> the packaged bundle; a relative path -> relative to the config."""
     if ref.startswith("builtin:"):
-        from mmedge import builtin_bundle
+        from mmedge.bundle import builtin_bundle
 
         return builtin_bundle(ref.split(":", 1)[1])
     path = Path(ref)

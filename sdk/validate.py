@@ -11,8 +11,8 @@ import numpy as np
 
 from mmedge.backends import BACKEND_FORMATS, available_backends, create_backend
 from mmedge.bundle import Bundle
+from mmedge.bundle.parity import ParityReport, ParityTolerance, compare
 from mmedge.errors import BundleError
-from mmedge.parity import ParityReport, ParityTolerance, compare
 
 
 @dataclass(frozen=True)

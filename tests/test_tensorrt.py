@@ -14,7 +14,7 @@ import pytest
 import mmedge
 from mmedge import engine_build, selection
 from mmedge.bundle import Bundle, TensorSpec
-from mmedge.bundle_writer import write_bundle
+from mmedge.bundle.writer import write_bundle
 from mmedge.engine import (
     EngineMismatchError,
     EngineTarget,

@@ -28,7 +28,11 @@ MANIFEST = "manifest.json"
 @cache
 def manifest_schema(version: int = SCHEMA_VERSION) -> dict[str, Any]:
     """The JSON Schema of manifest version `version`, as shipped in mmedge/schema/."""
-    text = resources.files("mmedge.schema").joinpath(f"manifest.v{version}.schema.json").read_text()
+    text = (
+        resources.files("mmedge.bundle.schema")
+        .joinpath(f"manifest.v{version}.schema.json")
+        .read_text()
+    )
     return json.loads(text)
 
 
@@ -332,3 +336,11 @@ class Bundle:
 
     def __repr__(self) -> str:
         return f"Bundle({self.name!r}, modality={self.modality!r}, source={str(self.source)!r})"
+
+
+def builtin_bundle(name: str = "mnist_cnn") -> str:
+    """Path of a bundle shipped inside the package (see scripts/build_bundles.py)."""
+    path = resources.files("mmedge").joinpath("bundles", f"{name}.mmb")
+    if not path.is_dir():
+        raise BundleError(f"no built-in bundle named {name!r}")
+    return str(path)

@@ -1,0 +1,51 @@
+"""The module paths of mmedge 0.1, kept importable after the runtime was split into packages
+(bundle/, runtime/, preprocess/, pipeline/): `import mmedge.parity` gives the very module
+`mmedge.bundle.parity` (same object, so monkeypatching either name patches both) and a
+DeprecationWarning naming the new path. Nothing inside mmedge imports an old path."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import warnings
+from types import ModuleType
+
+MOVED: dict[str, str] = {
+    "mmedge.bundle_writer": "mmedge.bundle.writer",
+    "mmedge.parity": "mmedge.bundle.parity",
+}
+
+
+class _AliasLoader(importlib.abc.Loader):
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        warnings.warn(
+            f"{spec.name} moved to {self.target}; import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return importlib.import_module(self.target)
+
+    def exec_module(self, module: ModuleType) -> None:
+        """The target module has run already."""
+
+
+class _AliasFinder(importlib.abc.MetaPathFinder):
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        new = MOVED.get(fullname)
+        if new is None:
+            return None
+        return importlib.util.spec_from_loader(fullname, _AliasLoader(new))
+
+
+def install() -> None:
+    """Puts the alias finder on sys.meta_path once."""
+    if not any(isinstance(f, _AliasFinder) for f in sys.meta_path):
+        sys.meta_path.append(_AliasFinder())
