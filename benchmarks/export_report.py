@@ -34,7 +34,6 @@ import torch
 from tqdm import tqdm
 
 from mmedge import preprocess as pp
-from mmedge.backends.ort import OrtBackend
 from mmedge.bundle import Bundle
 from mmedge.export import export_bundle
 from mmedge.export.bundle_export import ModelInput
@@ -43,7 +42,8 @@ from mmedge.export.presets import PRESETS
 from mmedge.export.recipes import train_fsdd, train_mnist
 from mmedge.export.summary import artifact_rows, markdown_table
 from mmedge.export.zoo import fusion_head, resnet18_like, video_r2plus1d
-from mmedge.validate import load_fixture
+from mmedge.runtime.backends.ort import OrtBackend
+from mmedge.runtime.validate import load_fixture
 
 PRECISIONS = ("fp32", "fp16", "int8")
 

@@ -35,7 +35,6 @@ from tqdm import tqdm
 
 from mmedge import preprocess as pp
 from mmedge._version import __version__
-from mmedge.backends.ort import OrtBackend
 from mmedge.bundle.parity import ParityReport, ParityTolerance, compare
 from mmedge.bundle.writer import write_bundle
 from mmedge.errors import ExportError, ParityError
@@ -43,8 +42,9 @@ from mmedge.export.data import Labelled, random_samples
 from mmedge.export.fp16 import to_fp16
 from mmedge.export.onnx_export import DEFAULT_OPSET, OnnxExport, to_onnx
 from mmedge.export.quantize import Int8Quantizer, quantize_within_drop
-from mmedge.model import Model
-from mmedge.speed import SpeedReport, time_backends
+from mmedge.runtime.backends.ort import OrtBackend
+from mmedge.runtime.model import Model
+from mmedge.runtime.speed import SpeedReport, time_backends
 
 log = logging.getLogger(__name__)
 

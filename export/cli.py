@@ -11,7 +11,6 @@ from pathlib import Path
 import torch
 
 from mmedge import preprocess as pp
-from mmedge.backends.ort import OrtBackend
 from mmedge.bundle import Bundle
 from mmedge.bundle.parity import compare
 from mmedge.errors import ExportError
@@ -25,7 +24,8 @@ from mmedge.export.bundle_export import (
 from mmedge.export.data import read_folder
 from mmedge.export.presets import read_spec
 from mmedge.export.summary import summary
-from mmedge.validate import load_fixture, stored_tolerance
+from mmedge.runtime.backends.ort import OrtBackend
+from mmedge.runtime.validate import load_fixture, stored_tolerance
 
 
 def load_factory(ref: str) -> Callable[[], torch.nn.Module]:

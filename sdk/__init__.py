@@ -24,9 +24,9 @@ from mmedge.errors import (
     SourceError,
 )
 from mmedge.fusion import FusedResult
-from mmedge.model import Model, Prediction
 from mmedge.pipeline import Pipeline
 from mmedge.preprocess import ImageSpec
+from mmedge.runtime.model import Model, Prediction
 
 _compat.install()
 

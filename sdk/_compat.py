@@ -16,6 +16,16 @@ from types import ModuleType
 MOVED: dict[str, str] = {
     "mmedge.bundle_writer": "mmedge.bundle.writer",
     "mmedge.parity": "mmedge.bundle.parity",
+    "mmedge.model": "mmedge.runtime.model",
+    "mmedge.selection": "mmedge.runtime.selection",
+    "mmedge.speed": "mmedge.runtime.speed",
+    "mmedge.validate": "mmedge.runtime.validate",
+    "mmedge.backends": "mmedge.runtime.backends",
+    "mmedge.backends.base": "mmedge.runtime.backends.base",
+    "mmedge.backends.ort": "mmedge.runtime.backends.ort",
+    "mmedge.backends.tensorrt": "mmedge.runtime.tensorrt.backend",
+    "mmedge.engine": "mmedge.runtime.tensorrt.engine",
+    "mmedge.engine_build": "mmedge.runtime.tensorrt.build",
 }
 
 

@@ -33,7 +33,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from mmedge.bundle import Bundle
-    from mmedge.validate import validate_bundle
+    from mmedge.runtime.validate import validate_bundle
 
     with Bundle.load(args.bundle) as bundle:
         print(
@@ -60,7 +60,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_build_engine(args: argparse.Namespace) -> int:
-    from mmedge.engine_build import add_engine
+    from mmedge.runtime.tensorrt.build import add_engine
 
     dims = {}
     for item in args.dim or []:

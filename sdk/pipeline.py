@@ -44,8 +44,8 @@ from mmedge.fusion import (
     ModalityResult,
     late_fusion,
 )
-from mmedge.model import Model, softmax
 from mmedge.queues import CLOSED, BoundedQueue
+from mmedge.runtime.model import Model, softmax
 from mmedge.sources.base import AudioChunk, Source, VideoFrame
 from mmedge.telemetry import Telemetry
 

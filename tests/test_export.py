@@ -15,11 +15,11 @@ from torch import nn
 
 import mmedge
 from mmedge import Bundle, ExportError, ParityError
-from mmedge.backends.ort import OrtBackend
 from mmedge.export import bundle_export as bundle_export_module
 from mmedge.export import compare, export_bundle, to_onnx
 from mmedge.export.data import Labelled
 from mmedge.export.zoo import tiny_cnn
+from mmedge.runtime.backends.ort import OrtBackend
 
 SPEC = mmedge.ImageSpec(
     28, 28, input_format="GRAY", output_format="GRAY", mean=(0.13,), std=(0.31,)

@@ -24,7 +24,7 @@ from mmedge.export.recipes import MNIST_LABELS, MNIST_SPEC, train_mnist
 from mmedge.export.training import train_classifier
 from mmedge.export.zoo import tiny_cnn
 from mmedge.preprocess import image_batch
-from mmedge.validate import validate_bundle
+from mmedge.runtime.validate import validate_bundle
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,7 @@ def test_precision_selection(mnist_all) -> None:
 
 def test_selection_times_artifacts_on_another_machine(mnist_all, monkeypatch) -> None:
     """A bundle exported elsewhere: the Model times the candidates here once, then caches."""
-    from mmedge import speed
+    from mmedge.runtime import speed
 
     monkeypatch.setattr(speed, "machine_id", lambda: "some other cpu, 2 cpus, x86_64")
     with mmedge.Model(mnist_all.bundle, providers=["CPUExecutionProvider"]) as model:

@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 
 import mmedge
-from mmedge import engine_build, selection
 from mmedge.bundle import Bundle, TensorSpec
 from mmedge.bundle.writer import write_bundle
-from mmedge.engine import (
+from mmedge.errors import BackendError, BundleError
+from mmedge.runtime import selection
+from mmedge.runtime.tensorrt import build as engine_build
+from mmedge.runtime.tensorrt.engine import (
     EngineMismatchError,
     EngineTarget,
     Profile,
@@ -26,7 +28,6 @@ from mmedge.engine import (
     rebuild_command,
     timing_cache_name,
 )
-from mmedge.errors import BackendError, BundleError
 
 ORIN = EngineTarget("10.3.0", "Orin", "8.7", "6.1+b123", "36.4.0", "12.6")
 H100 = EngineTarget("10.16.1", "NVIDIA H100 80GB HBM3", "9.0", None, None, "13.0")
@@ -119,7 +120,7 @@ def test_engine_entry_round_trips(engine_bundle: Path) -> None:
 
 
 def test_engine_for_another_gpu_is_refused(engine_bundle: Path, monkeypatch) -> None:
-    from mmedge.backends import tensorrt as trt_backend
+    from mmedge.runtime.tensorrt import backend as trt_backend
 
     monkeypatch.setattr(selection, "available_backends", lambda: ["tensorrt", "ort"])
     monkeypatch.setattr(trt_backend, "current_target", lambda device_id=0: H100)
@@ -137,7 +138,7 @@ def test_engine_for_another_gpu_is_refused(engine_bundle: Path, monkeypatch) -> 
 
 
 def test_matching_engine_is_chosen(engine_bundle: Path, monkeypatch) -> None:
-    from mmedge.backends import tensorrt as trt_backend
+    from mmedge.runtime.tensorrt import backend as trt_backend
 
     monkeypatch.setattr(selection, "available_backends", lambda: ["tensorrt", "ort"])
     monkeypatch.setattr(trt_backend, "current_target", lambda device_id=0: ORIN)
@@ -150,7 +151,7 @@ def test_matching_engine_is_chosen(engine_bundle: Path, monkeypatch) -> None:
 
 
 def test_without_tensorrt_the_engine_is_ignored(engine_bundle: Path) -> None:
-    if "tensorrt" in mmedge.backends.available_backends():
+    if "tensorrt" in mmedge.runtime.backends.available_backends():
         pytest.skip("TensorRT is installed here")
     with mmedge.Model(engine_bundle) as model:
         assert model.backend_name == "ort"
@@ -160,10 +161,10 @@ def test_without_tensorrt_the_engine_is_ignored(engine_bundle: Path) -> None:
 
 def _tensorrt_and_gpu() -> str | None:
     """Why the real TensorRT tests cannot run here, or None when they can."""
-    if "tensorrt" not in mmedge.backends.available_backends():
+    if "tensorrt" not in mmedge.runtime.backends.available_backends():
         return "TensorRT and cuda-python are not installed (pip install 'mmedge[tensorrt]')"
     try:
-        from mmedge.backends.tensorrt import current_target
+        from mmedge.runtime.tensorrt.backend import current_target
 
         current_target()
     except Exception as exc:  # no driver, no device
@@ -182,7 +183,7 @@ def test_build_and_run_engine(precision: str, tmp_path: Path) -> None:
     path, entry = engine_build.add_engine(bundle, precision, max_batch=16)
     with mmedge.Model(path, backend="tensorrt", precision=precision) as model:
         assert model.backend_name == "tensorrt"
-        from mmedge.validate import validate_bundle
+        from mmedge.runtime.validate import validate_bundle
 
         checks = {c.artifact: c for c in validate_bundle(model.bundle)}
         assert checks[entry["file"]].passed, checks[entry["file"]].summary()

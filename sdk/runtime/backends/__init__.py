@@ -1,4 +1,4 @@
-"""Inference backends behind one interface (mmedge.backends.Backend)."""
+"""Inference backends behind one interface (mmedge.runtime.backends.Backend)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from mmedge.backends.base import Backend, TensorInfo
 from mmedge.errors import BackendError
+from mmedge.runtime.backends.base import Backend, TensorInfo
 
 # Backend name -> artifact formats it runs, best first. 'auto' tries them in this order.
 BACKEND_FORMATS: dict[str, tuple[str, ...]] = {"tensorrt": ("tensorrt",), "ort": ("onnx",)}
@@ -33,11 +33,11 @@ def available_backends() -> list[str]:
 def create_backend(name: str, artifact_path: str | Path, **options: Any) -> Backend:
     """Opens `artifact_path` with backend `name` ('ort' or 'tensorrt')."""
     if name == "ort":
-        from mmedge.backends.ort import OrtBackend
+        from mmedge.runtime.backends.ort import OrtBackend
 
         return OrtBackend(artifact_path, **options)
     if name == "tensorrt":
-        from mmedge.backends.tensorrt import TensorRTBackend
+        from mmedge.runtime.tensorrt.backend import TensorRTBackend
 
         allowed = {"device_id"}
         unknown = sorted(set(options) - allowed)

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from mmedge.backends import BACKEND_FORMATS, available_backends, create_backend
 from mmedge.bundle import Bundle
 from mmedge.bundle.parity import ParityReport, ParityTolerance, compare
 from mmedge.errors import BundleError
+from mmedge.runtime.backends import BACKEND_FORMATS, available_backends, create_backend
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from mmedge.backends import BACKEND_FORMATS, available_backends, create_backend
 from mmedge.bundle import Artifact, Bundle
-from mmedge.engine import EngineMismatchError, EngineTarget, engine_problems, rebuild_command
 from mmedge.errors import BackendError
+from mmedge.runtime.backends import BACKEND_FORMATS, available_backends, create_backend
+from mmedge.runtime.tensorrt.engine import (
+    EngineMismatchError,
+    EngineTarget,
+    engine_problems,
+    rebuild_command,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +63,7 @@ def _ort_providers(options: Mapping[str, Any]) -> list[str]:
     if requested:
         return list(requested)
     try:
-        from mmedge.backends.ort import choose_providers, import_onnxruntime
+        from mmedge.runtime.backends.ort import choose_providers, import_onnxruntime
 
         return choose_providers(import_onnxruntime().get_available_providers())
     except BackendError:
@@ -70,7 +75,7 @@ def _engine_target(bundle: Bundle, artifact: Artifact) -> EngineTarget | None:
 
 
 def _check_engine(bundle: Bundle, artifact: Artifact) -> list[str]:
-    from mmedge.backends.tensorrt import current_target
+    from mmedge.runtime.tensorrt.backend import current_target
 
     built = _engine_target(bundle, artifact)
     if built is None:
@@ -92,7 +97,7 @@ def _timing_input(bundle: Bundle) -> dict[str, np.ndarray] | None:
 def _fastest(
     bundle: Bundle, candidates: list[Artifact], options: Mapping[str, Any], providers: list[str]
 ) -> tuple[Artifact, str]:
-    from mmedge import speed
+    from mmedge.runtime import speed
 
     threads = options.get("intra_op_threads")
     here = speed.machine_id()
@@ -227,7 +232,7 @@ def select_artifact(
 
 
 def _mismatch_message(bundle: Bundle, engine: Artifact, problems: list[str]) -> str:
-    from mmedge.engine import Profile
+    from mmedge.runtime.tensorrt.engine import Profile
 
     profile = None
     for entry in bundle.manifest["artifacts"]:

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from mmedge.backends.base import TensorInfo
-from mmedge.engine import EngineTarget, jetpack_release, l4t_release
 from mmedge.errors import BackendError
+from mmedge.runtime.backends.base import TensorInfo
+from mmedge.runtime.tensorrt.engine import EngineTarget, jetpack_release, l4t_release
 
 
 def import_tensorrt() -> Any:

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from mmedge.backends.base import TensorInfo
 from mmedge.errors import BackendError
+from mmedge.runtime.backends.base import TensorInfo
 
 log = logging.getLogger(__name__)
 

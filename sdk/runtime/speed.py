@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from mmedge.backends.base import Backend
 from mmedge.info import cpu_model
+from mmedge.runtime.backends.base import Backend
 
 
 def machine_id() -> str:

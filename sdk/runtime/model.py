@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from mmedge import preprocess as pp
-from mmedge.backends import Backend, create_backend
 from mmedge.bundle import Bundle, TensorSpec
 from mmedge.errors import BackendError, PreprocessError
-from mmedge.selection import Selection, select_artifact
+from mmedge.runtime.backends import Backend, create_backend
+from mmedge.runtime.selection import Selection, select_artifact
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Model:
     backend: 'auto' (TensorRT engine when one fits this GPU, else ONNX Runtime with TensorRT EP
         > CUDA EP > CPU), 'tensorrt' or 'ort'.
     precision: 'fp32', 'fp16' or 'int8'; None = the fastest artifact that passed its gates on
-        this machine (timed once and cached, see mmedge.speed). artifact: a file name of the
+        this machine (timed once and cached, see mmedge.runtime.speed). artifact: a file name of the
         bundle to run exactly that one.
     allow_fallback: when the bundle's engine was built for another TensorRT or GPU, run its ONNX
         artifact on ONNX Runtime instead of refusing (describe() says so).

@@ -21,14 +21,14 @@ from typing import Any
 
 from mmedge.bundle import Bundle
 from mmedge.bundle.writer import write_bundle
-from mmedge.engine import (
+from mmedge.errors import BackendError, BundleError
+from mmedge.runtime.tensorrt.engine import (
     EngineTarget,
     Profile,
     engine_file_name,
     make_profile,
     timing_cache_name,
 )
-from mmedge.errors import BackendError, BundleError
 
 
 def onnx_source(bundle: Bundle, precision: str) -> str:
@@ -106,7 +106,7 @@ def build_plan(
     heartbeat_s: float = 15.0,
 ) -> tuple[bytes, bytes]:
     """Builds a plan from an ONNX file. Returns (plan, timing cache) bytes."""
-    from mmedge.backends.tensorrt import import_tensorrt
+    from mmedge.runtime.tensorrt.backend import import_tensorrt
 
     trt = import_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
@@ -190,7 +190,7 @@ def add_engine(
 ) -> tuple[Path, dict[str, Any]]:
     """Builds the `precision` engine for this GPU and writes the bundle (in place, atomically,
     or to `out`). Returns (bundle path, engine manifest entry)."""
-    from mmedge.backends.tensorrt import current_target
+    from mmedge.runtime.tensorrt.backend import current_target
 
     target = current_target(device_id)
     with Bundle.load(bundle_path) as bundle:
