@@ -213,7 +213,7 @@ def run_cuda(args: argparse.Namespace) -> None:
     import torch
     import torch.nn.functional as F
 
-    from mmedge.cuda import DeviceArray
+    from mmedge.preprocess.cuda import DeviceArray
 
     frame, source = test_frame(Path(args.data))
     spec = mmedge.ImageSpec(DST, DST, mean=tuple(MEAN), std=tuple(STD))

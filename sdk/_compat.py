@@ -26,6 +26,7 @@ MOVED: dict[str, str] = {
     "mmedge.backends.tensorrt": "mmedge.runtime.tensorrt.backend",
     "mmedge.engine": "mmedge.runtime.tensorrt.engine",
     "mmedge.engine_build": "mmedge.runtime.tensorrt.build",
+    "mmedge.cuda": "mmedge.preprocess.cuda",
 }
 
 

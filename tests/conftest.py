@@ -39,9 +39,9 @@ def video_frames(data_dir: Path) -> list[np.ndarray]:
 
 
 def cuda_available() -> bool:
-    import mmedge.cuda
+    import mmedge.preprocess.cuda
 
-    return mmedge.cuda.is_available()
+    return mmedge.preprocess.cuda.is_available()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

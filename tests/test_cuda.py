@@ -49,7 +49,7 @@ class StridedView:
 )
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_cuda_matches_cpu(src_hw, dst_wh, fmt, dtype) -> None:
-    from mmedge.cuda import DeviceArray
+    from mmedge.preprocess.cuda import DeviceArray
 
     spec = ImageSpec(
         *dst_wh,
@@ -75,7 +75,7 @@ def test_cuda_matches_cpu(src_hw, dst_wh, fmt, dtype) -> None:
 
 
 def test_cuda_strided_input_and_out_buffer() -> None:
-    from mmedge.cuda import DeviceArray
+    from mmedge.preprocess.cuda import DeviceArray
 
     rng = np.random.default_rng(1)
     base = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)
@@ -91,7 +91,7 @@ def test_cuda_strided_input_and_out_buffer() -> None:
 
 
 def test_cuda_input_errors() -> None:
-    from mmedge.cuda import DeviceArray
+    from mmedge.preprocess.cuda import DeviceArray
 
     spec = ImageSpec(8, 8)
     with pytest.raises(PreprocessError, match="has 4 channels"):
@@ -110,7 +110,7 @@ def test_cuda_input_errors() -> None:
 @pytest.mark.parametrize("interpolation", ["bilinear", "area", "bilinear_antialias"])
 @pytest.mark.parametrize("letterbox", [None, "opencv"])
 def test_cuda_modes_match_cpu(interpolation: str, letterbox) -> None:
-    from mmedge.cuda import DeviceArray
+    from mmedge.preprocess.cuda import DeviceArray
 
     rng = np.random.default_rng(5)
     img = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
@@ -123,7 +123,7 @@ def test_cuda_modes_match_cpu(interpolation: str, letterbox) -> None:
 
 @pytest.mark.parametrize("fmt", ["NV12", "I420"])
 def test_cuda_yuv_matches_cpu(fmt: str) -> None:
-    from mmedge.cuda import DeviceArray
+    from mmedge.preprocess.cuda import DeviceArray
 
     rng = np.random.default_rng(6)
     frame = rng.integers(0, 256, (720 * 3 // 2, 1280), dtype=np.uint8)
@@ -133,7 +133,7 @@ def test_cuda_yuv_matches_cpu(fmt: str) -> None:
 
 
 def test_cuda_batch_in_one_launch() -> None:
-    from mmedge.cuda import DeviceArray, preprocess_batch
+    from mmedge.preprocess.cuda import DeviceArray, preprocess_batch
 
     rng = np.random.default_rng(7)
     frames = rng.integers(0, 256, (8, 1080, 1920, 3), dtype=np.uint8)
@@ -148,7 +148,7 @@ def test_cuda_batch_in_one_launch() -> None:
 @pytest.mark.parametrize("preset", ["librosa", "kaldi", "librosa_n400"])
 @pytest.mark.parametrize("feature", ["mfcc", "logmel"])
 def test_cuda_audio_matches_cpu(preset: str, feature: str) -> None:
-    from mmedge.cuda import DeviceArray
+    from mmedge.preprocess.cuda import DeviceArray
 
     spec = {
         "librosa": AudioSpec.librosa(
@@ -167,7 +167,7 @@ def test_cuda_audio_matches_cpu(preset: str, feature: str) -> None:
 
 
 def test_cuda_frame_stack_matches_cpu() -> None:
-    from mmedge.cuda import DeviceArray
+    from mmedge.preprocess.cuda import DeviceArray
 
     spec = VideoSpec(4, ImageSpec(112, 112, **IMAGENET))
     rng = np.random.default_rng(9)

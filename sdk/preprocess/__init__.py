@@ -17,7 +17,8 @@ from mmedge.preprocess.audio import (
     mfcc,
     resample,
 )
-from mmedge.preprocess.image import ImageSpec, image, image_batch
+from mmedge.preprocess.image import image, image_batch
+from mmedge.preprocess.image_spec import ImageSpec
 from mmedge.preprocess.video import FrameStack, VideoSpec, video_clip
 
 Spec = ImageSpec | AudioSpec | VideoSpec

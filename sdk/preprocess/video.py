@@ -15,14 +15,10 @@ import numpy as np
 
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
+from mmedge.preprocess import cuda
 from mmedge.preprocess._checks import require_positive_ints
-from mmedge.preprocess.image import (
-    INTERPOLATIONS,
-    ImageSpec,
-    _on_device,
-    kernel_arguments,
-    source_planes,
-)
+from mmedge.preprocess.image import _on_device, source_planes
+from mmedge.preprocess.image_spec import INTERPOLATIONS, ImageSpec, kernel_arguments
 
 VIDEO_LAYOUTS = ("NCTHW", "NTCHW")
 
@@ -103,9 +99,7 @@ class FrameStack:
         t = spec.clip_len
         shape = (c, 2 * t, h, w) if spec.layout == "NCTHW" else (2 * t, c, h, w)
         if device == "cuda":
-            from mmedge.cuda import DeviceArray
-
-            self._ring: Any = DeviceArray(shape, spec.frame.dtype)
+            self._ring: Any = cuda.DeviceArray(shape, spec.frame.dtype)
         else:
             self._ring = np.zeros(shape, dtype=spec.frame.dtype)
         self._pushed = 0  # frames offered
@@ -128,8 +122,6 @@ class FrameStack:
     def _write(self, frame: Any, slot: int) -> None:
         spec = self.spec.frame
         if self.device == "cuda":
-            from mmedge import cuda
-
             cuda.preprocess_image(frame, spec, out=self._slot(slot))
             return
         if _on_device(frame):

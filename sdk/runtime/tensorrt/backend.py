@@ -2,8 +2,8 @@
 set by name, device buffers through cuda-python.
 
 Inputs may be host arrays (copied in on the backend's stream) or device arrays exposing
-__cuda_array_interface__ (CuPy, PyTorch, pycuda, mmedge.cuda.DeviceArray: used in place, no
-copy). Outputs are copied back to host arrays once, after the launch.
+__cuda_array_interface__ (CuPy, PyTorch, pycuda, mmedge.preprocess.cuda.DeviceArray: used in
+place, no copy). Outputs are copied back to host arrays once, after the launch.
 
 Written against the TensorRT 10/11 Python API (ICudaEngine.num_io_tensors, get_tensor_name/
 mode/dtype, IExecutionContext.set_input_shape/set_tensor_address/execute_async_v3); verified on

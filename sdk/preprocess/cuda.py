@@ -16,6 +16,7 @@ import numpy as np
 
 from mmedge._ext import C
 from mmedge.errors import BackendError, PreprocessError
+from mmedge.preprocess.image_spec import INTERPOLATIONS, YUV_FORMATS, kernel_arguments
 
 _HOST_TO_DEVICE, _DEVICE_TO_HOST = 1, 2
 
@@ -112,8 +113,6 @@ def _plane_desc(ptr: int, shape: tuple[int, ...], strides: tuple[int, ...]) -> A
 def _device_planes(view: DeviceView, spec: Any, batched: bool) -> tuple[int, list[Any], int]:
     """(format code, PlaneDesc list, bytes between images) of one device frame, or of image 0
     of an (N, ...) batch."""
-    from mmedge.preprocess.image import YUV_FORMATS
-
     shape, strides, image_stride = view.shape, view.strides, 0
     if batched:
         if not shape or shape[0] < 1:
@@ -151,8 +150,6 @@ def _device_planes(view: DeviceView, spec: Any, batched: bool) -> tuple[int, lis
 def _launch(
     img: Any, spec: Any, out: Any, stream: int | None, batched: bool, fill_border: bool = True
 ) -> Any:
-    from mmedge.preprocess.image import INTERPOLATIONS, kernel_arguments
-
     _require()
     if isinstance(img, (tuple, list)):
         raise PreprocessError(
@@ -199,8 +196,6 @@ def _launch(
 
 
 def _frame_size(src: DeviceView, spec: Any, batched: bool) -> tuple[int, int]:
-    from mmedge.preprocess.image import YUV_FORMATS
-
     shape = src.shape[1:] if batched else src.shape
     if spec.input_format in YUV_FORMATS:
         return shape[0] * 2 // 3, shape[1]

@@ -1,0 +1,318 @@
+"""`AudioSpec` holds every option of the feature pipeline and what the model takes (analysis
+window, feature, layout); it travels in the bundle's manifest. Presets reproduce the libraries
+models are trained with: `AudioSpec.librosa(...)` (librosa 0.11: centred zero padding, periodic
+Hann, Slaney mel and norm, power_to_db with top_db 80, DCT-II ortho) and `AudioSpec.kaldi(...)`
+(kaldi-native-fbank: snip_edges, DC removal, pre-emphasis 0.97, povey window, HTK mel 20 Hz to
+Nyquist, natural log, lifter 22, energy as C0), each with its library's defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from mmedge._ext import C
+from mmedge.errors import PreprocessError
+from mmedge.preprocess._checks import require_positive_ints
+
+FLT_EPSILON = float(np.finfo(np.float32).eps)
+WINDOWS = ("hann", "hamming", "povey", "rectangular")
+PADDINGS = ("center_zero", "center_reflect", "snip_edges")
+FEATURES = ("mfcc", "logmel")
+LAYOUTS = ("NTF", "NFT", "N1FT")
+
+
+@dataclass(frozen=True)
+class AudioSpec:
+    """How mono samples become a model input (MFCC or log-mel frames).
+
+    sample_rate_hz: rate the features are computed at; other rates are resampled to it.
+    n_fft, win_length, hop_length: FFT size, analysis window and frame shift, in samples.
+    window: hann | hamming | povey | rectangular; window_periodic: scipy's fftbins=True.
+    padding: center_zero (librosa center=True, pad_mode='constant'), center_reflect
+        (pad_mode='reflect'), snip_edges (Kaldi: only whole frames from sample 0).
+    sample_scale: samples are multiplied by this first (Kaldi models trained on int16-scale
+        audio use 32768). remove_dc, preemphasis: per-frame Kaldi steps.
+    power: 2 power spectrum, 1 magnitude. n_mels, fmin_hz, fmax_hz (None: Nyquist; negative:
+        Nyquist + value, as Kaldi), mel_scale slaney | htk, mel_filters librosa | kaldi (how the
+        triangles are laid out), slaney_norm (equal-area triangles).
+    log: db (10 log10(max(log_floor, x)) - 10 log10(max(log_floor, db_ref))) or ln
+        (ln(max(x, log_floor))). top_db: librosa's clamp to (maximum - top_db) over the whole
+        signal, in dB; None for none (a stream must use None: it cannot see the future).
+    n_mfcc, lifter (0: none), lifter_style kaldi | librosa, use_energy (C0 := ln frame energy),
+        energy_floor (linear; 0: none).
+    analysis_seconds: the model's input length: samples are zero-padded or trimmed to it, so
+        the tensor always has the same frame count (None: whatever the signal gives).
+    feature: what the model takes, mfcc or logmel; layout: NTF (1, frames, coeffs), NFT
+        (1, coeffs, frames) or N1FT (1, 1, coeffs, frames).
+    """
+
+    sample_rate_hz: int = 16000
+    n_fft: int = 512
+    win_length: int = 400
+    hop_length: int = 160
+    window: str = "hann"
+    window_periodic: bool = True
+    padding: str = "center_zero"
+    sample_scale: float = 1.0
+    remove_dc: bool = False
+    preemphasis: float = 0.0
+    power: float = 2.0
+    n_mels: int = 40
+    fmin_hz: float = 0.0
+    fmax_hz: float | None = None
+    mel_scale: str = "slaney"
+    mel_filters: str = "librosa"
+    slaney_norm: bool = True
+    log: str = "db"
+    log_floor: float = 1e-10
+    db_ref: float = 1.0
+    top_db: float | None = 80.0
+    n_mfcc: int = 13
+    lifter: float = 0.0
+    lifter_style: str = "librosa"
+    use_energy: bool = False
+    energy_floor: float = 0.0
+    analysis_seconds: float | None = None
+    feature: str = "mfcc"
+    layout: str = "NTF"
+    kind: str = field(default="audio", init=False)
+
+    def __post_init__(self) -> None:
+        require_positive_ints(
+            self, ("sample_rate_hz", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc")
+        )
+        for name, allowed in (
+            ("window", WINDOWS),
+            ("padding", PADDINGS),
+            ("feature", FEATURES),
+            ("layout", LAYOUTS),
+            ("mel_scale", ("slaney", "htk")),
+            ("mel_filters", ("librosa", "kaldi")),
+            ("log", ("db", "ln")),
+            ("lifter_style", ("kaldi", "librosa")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise PreprocessError(
+                    f"AudioSpec.{name} must be one of {', '.join(allowed)}, "
+                    f"got {getattr(self, name)!r}"
+                )
+        if self.win_length > self.n_fft:
+            raise PreprocessError(
+                f"AudioSpec.win_length ({self.win_length}) must not exceed n_fft ({self.n_fft})"
+            )
+        if self.n_mfcc > self.n_mels:
+            raise PreprocessError(
+                f"AudioSpec.n_mfcc ({self.n_mfcc}) must not exceed n_mels ({self.n_mels})"
+            )
+        if self.top_db is not None and not self.top_db > 0:
+            raise PreprocessError(f"AudioSpec.top_db must be positive or None, got {self.top_db}")
+        if self.top_db is not None and self.log != "db":
+            raise PreprocessError(
+                f"AudioSpec.top_db ({self.top_db}) is a clamp in dB: it needs log='db', not "
+                f"log={self.log!r} (set top_db=None)"
+            )
+        if self.analysis_seconds is not None and not self.analysis_seconds > 0:
+            raise PreprocessError(
+                f"AudioSpec.analysis_seconds must be positive or None, got {self.analysis_seconds}"
+            )
+        try:  # the kernel's own checks (mel band inside Nyquist, power, floors, ...)
+            C.FeatureExtractor(self.kernel_params())
+        except ValueError as exc:
+            raise PreprocessError(f"AudioSpec: {exc}") from exc
+
+    # -- presets ------------------------------------------------------------------------------
+
+    @classmethod
+    def librosa(
+        cls,
+        sample_rate_hz: int = 22050,
+        *,
+        n_fft: int = 2048,
+        hop_length: int = 512,
+        win_length: int | None = None,
+        n_mels: int = 128,
+        n_mfcc: int = 20,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        htk: bool = False,
+        norm: str | None = "slaney",
+        pad_mode: str = "constant",
+        power: float = 2.0,
+        top_db: float | None = 80.0,
+        lifter: float = 0.0,
+        **model: Any,
+    ) -> AudioSpec:
+        """librosa.feature.mfcc / melspectrogram + power_to_db, with librosa 0.11's defaults
+        (keyword names as librosa's). `model`: analysis_seconds, feature, layout."""
+        return cls(
+            sample_rate_hz=sample_rate_hz,
+            n_fft=n_fft,
+            hop_length=hop_length,
+            win_length=win_length or n_fft,
+            window="hann",
+            window_periodic=True,
+            padding={"constant": "center_zero", "reflect": "center_reflect"}[pad_mode],
+            power=power,
+            n_mels=n_mels,
+            fmin_hz=fmin,
+            fmax_hz=fmax,
+            mel_scale="htk" if htk else "slaney",
+            mel_filters="librosa",
+            slaney_norm=norm == "slaney",
+            log="db",
+            log_floor=1e-10,
+            db_ref=1.0,
+            top_db=top_db,
+            n_mfcc=n_mfcc,
+            lifter=lifter,
+            lifter_style="librosa",
+            **model,
+        )
+
+    @classmethod
+    def kaldi(
+        cls,
+        sample_rate_hz: int = 16000,
+        *,
+        frame_length_ms: float = 25.0,
+        frame_shift_ms: float = 10.0,
+        num_mel_bins: int = 23,
+        num_ceps: int = 13,
+        low_freq: float = 20.0,
+        high_freq: float = 0.0,
+        preemph_coeff: float = 0.97,
+        window_type: str = "povey",
+        remove_dc_offset: bool = True,
+        round_to_power_of_two: bool = True,
+        use_energy: bool = True,
+        energy_floor: float = 0.0,
+        cepstral_lifter: float = 22.0,
+        sample_scale: float = 1.0,
+        **model: Any,
+    ) -> AudioSpec:
+        """kaldi-native-fbank's MfccOptions / FbankOptions (dither 0), with its defaults and
+        option names. `model`: analysis_seconds, feature, layout."""
+        win = round(sample_rate_hz * frame_length_ms / 1000)
+        hop = round(sample_rate_hz * frame_shift_ms / 1000)
+        n_fft = 1 << (win - 1).bit_length() if round_to_power_of_two else win
+        return cls(
+            sample_rate_hz=sample_rate_hz,
+            n_fft=n_fft,
+            win_length=win,
+            hop_length=hop,
+            window=window_type,
+            window_periodic=False,
+            padding="snip_edges",
+            sample_scale=sample_scale,
+            remove_dc=remove_dc_offset,
+            preemphasis=preemph_coeff,
+            power=2.0,
+            n_mels=num_mel_bins,
+            fmin_hz=low_freq,
+            fmax_hz=high_freq,
+            mel_scale="htk",
+            mel_filters="kaldi",
+            slaney_norm=False,
+            log="ln",
+            log_floor=FLT_EPSILON,
+            top_db=None,
+            n_mfcc=num_ceps,
+            lifter=cepstral_lifter,
+            lifter_style="kaldi",
+            use_energy=use_energy,
+            energy_floor=energy_floor,
+            **model,
+        )
+
+    # -- derived ------------------------------------------------------------------------------
+
+    @property
+    def fmax_resolved_hz(self) -> float:
+        """The upper mel edge in Hz: fmax_hz, Nyquist when None, Nyquist + fmax_hz if <= 0."""
+        nyquist = self.sample_rate_hz / 2
+        if self.fmax_hz is None:
+            return nyquist
+        return nyquist + self.fmax_hz if self.fmax_hz <= 0 else float(self.fmax_hz)
+
+    @property
+    def coefficients(self) -> int:
+        """Values per frame of the model's feature (n_mfcc or n_mels)."""
+        return self.n_mfcc if self.feature == "mfcc" else self.n_mels
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames a signal of num_samples yields."""
+        if self.padding == "snip_edges":
+            return (
+                0
+                if num_samples < self.win_length
+                else 1 + (num_samples - self.win_length) // self.hop_length
+            )
+        return 1 + num_samples // self.hop_length
+
+    @property
+    def analysis_samples(self) -> int | None:
+        """Samples of the model's analysis window, or None."""
+        if self.analysis_seconds is None:
+            return None
+        return round(self.analysis_seconds * self.sample_rate_hz)
+
+    def tensor_shape(self) -> tuple[int | str, ...]:
+        """Shape of the model input for one window ('frames' when the window is not fixed)."""
+        t: int | str = (
+            "frames" if self.analysis_samples is None else self.num_frames(self.analysis_samples)
+        )
+        f = self.coefficients
+        return {"NTF": (1, t, f), "NFT": (1, f, t), "N1FT": (1, 1, f, t)}[self.layout]
+
+    def kernel_params(self) -> dict[str, Any]:
+        """The dict mmedge._C's feature kernels take."""
+        return {
+            "sample_rate_hz": float(self.sample_rate_hz),
+            "n_fft": self.n_fft,
+            "win_length": self.win_length,
+            "hop_length": self.hop_length,
+            "window": self.window,
+            "window_periodic": self.window_periodic,
+            "padding": self.padding,
+            "sample_scale": float(self.sample_scale),
+            "remove_dc": self.remove_dc,
+            "preemphasis": float(self.preemphasis),
+            "power": float(self.power),
+            "n_mels": self.n_mels,
+            "fmin_hz": float(self.fmin_hz),
+            "fmax_hz": float(self.fmax_resolved_hz),
+            "mel_scale": self.mel_scale,
+            "mel_filters": self.mel_filters,
+            "slaney_norm": self.slaney_norm,
+            "log": self.log,
+            "log_floor": float(self.log_floor),
+            "db_ref": float(self.db_ref),
+            "n_mfcc": self.n_mfcc,
+            "lifter": float(self.lifter),
+            "lifter_style": self.lifter_style,
+            "use_energy": self.use_energy,
+            "energy_floor": float(self.energy_floor),
+        }
+
+    def replace(self, **changes: Any) -> AudioSpec:
+        """A copy with some fields changed (e.g. spec.replace(top_db=None) for streaming)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict for the bundle manifest."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AudioSpec:
+        """Inverse of to_dict(); rejects unknown keys."""
+        if d.get("kind", "audio") != "audio":
+            raise PreprocessError(f"not an audio spec: kind is {d.get('kind')!r}")
+        known = {f for f in cls.__dataclass_fields__ if f != "kind"}
+        unknown = sorted(set(d) - known - {"kind"})
+        if unknown:
+            raise PreprocessError(f"AudioSpec does not know the keys {unknown}")
+        return cls(**{k: v for k, v in d.items() if k in known})
