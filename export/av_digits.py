@@ -28,8 +28,8 @@ from mmedge.export.bundle_export import ModelInput, ModelOutput, export_bundle
 from mmedge.export.presets import PRESETS
 from mmedge.export.training import train_classifier
 from mmedge.export.zoo import audio_cnn, fusion_head, tiny_cnn
-from mmedge.fusion import LATE_METHODS
 from mmedge.pipeline import Pipeline
+from mmedge.pipeline.fusion import LATE_METHODS
 from mmedge.sources.memory import AudioArray, ImageSequence
 
 IMAGE_NOISE_STD = 80.0

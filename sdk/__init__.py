@@ -23,8 +23,8 @@ from mmedge.errors import (
     PreprocessError,
     SourceError,
 )
-from mmedge.fusion import FusedResult
 from mmedge.pipeline import Pipeline
+from mmedge.pipeline.fusion import FusedResult
 from mmedge.preprocess import ImageSpec
 from mmedge.runtime.model import Model, Prediction
 

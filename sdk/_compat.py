@@ -27,6 +27,10 @@ MOVED: dict[str, str] = {
     "mmedge.engine": "mmedge.runtime.tensorrt.engine",
     "mmedge.engine_build": "mmedge.runtime.tensorrt.build",
     "mmedge.cuda": "mmedge.preprocess.cuda",
+    "mmedge.fusion": "mmedge.pipeline.fusion",
+    "mmedge.queues": "mmedge.sources.queues",
+    "mmedge.telemetry": "mmedge.pipeline.telemetry",
+    "mmedge.pipeline_config": "mmedge.pipeline.config",
 }
 
 

@@ -106,7 +106,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from mmedge.pipeline_config import load_pipeline
+    from mmedge.pipeline.config import load_pipeline
 
     pipe = load_pipeline(args.config)
     results = []

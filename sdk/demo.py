@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from mmedge.errors import MMEdgeError
-from mmedge.fusion import FusedResult
 from mmedge.pipeline import Pipeline
+from mmedge.pipeline.fusion import FusedResult
 from mmedge.sources import (
     AudioFile,
     Camera,

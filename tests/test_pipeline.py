@@ -21,8 +21,8 @@ from mmedge.export import export_bundle
 from mmedge.export.bundle_export import ModelInput
 from mmedge.export.scene import AUDIO_SPEC, IMAGE_SPEC, LABEL_LIST
 from mmedge.export.zoo import audio_cnn, fusion_head, tiny_cnn
-from mmedge.fusion import Aligner, FusionError, ModalityResult, late_fusion
-from mmedge.pipeline_config import ConfigError, load_pipeline
+from mmedge.pipeline.config import ConfigError, load_pipeline
+from mmedge.pipeline.fusion import Aligner, FusionError, ModalityResult, late_fusion
 from mmedge.sources import AudioFile, MediaFile, Source, SyntheticScene, VideoFrame, tee
 
 IMAGE, AUDIO, VIDEO = (mmedge.builtin_bundle(f"scene_{m}") for m in ("image", "audio", "video"))

@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from mmedge.queues import CLOSED, BoundedQueue
 from mmedge.sources.base import Source
+from mmedge.sources.queues import CLOSED, BoundedQueue
 
 _END = object()
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mmedge.errors import MMEdgeError
-from mmedge.pipeline import Pipeline
+from mmedge.pipeline.pipeline import Pipeline
 from mmedge.sources import (
     AudioFile,
     Camera,

@@ -35,7 +35,7 @@ import numpy as np
 from mmedge import preprocess as pp
 from mmedge.bundle import Bundle
 from mmedge.errors import MMEdgeError
-from mmedge.fusion import (
+from mmedge.pipeline.fusion import (
     LATE_METHODS,
     Aligner,
     Contribution,
@@ -44,10 +44,10 @@ from mmedge.fusion import (
     ModalityResult,
     late_fusion,
 )
-from mmedge.queues import CLOSED, BoundedQueue
+from mmedge.pipeline.telemetry import Telemetry
 from mmedge.runtime.model import Model, softmax
 from mmedge.sources.base import AudioChunk, Source, VideoFrame
-from mmedge.telemetry import Telemetry
+from mmedge.sources.queues import CLOSED, BoundedQueue
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,17 @@
+"""mmedge.Pipeline: sources -> per-modality preprocess + inference -> alignment -> fusion, with
+telemetry, and pipelines from TOML files (config)."""
+
+from __future__ import annotations
+
+from mmedge.pipeline.fusion import Contribution, FusedResult, FusionError, ModalityResult
+from mmedge.pipeline.pipeline import Pipeline
+from mmedge.pipeline.telemetry import Telemetry
+
+__all__ = [
+    "Contribution",
+    "FusedResult",
+    "FusionError",
+    "ModalityResult",
+    "Pipeline",
+    "Telemetry",
+]
