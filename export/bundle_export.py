@@ -82,20 +82,10 @@ class ModelInput:
     def axes(self) -> dict[int, str]:
         if self.dynamic_axes is not None:
             return dict(self.dynamic_axes)
-        spec = self.preprocess
-        if isinstance(spec, pp.AudioSpec) and spec.analysis_samples is None:
-            return {{"NTF": 1, "NFT": 2, "N1FT": 3}[spec.layout]: "frames"}
-        return {}
+        return self.preprocess.dynamic_axes() if self.preprocess is not None else {}
 
     def layout(self) -> str | None:
-        spec = self.preprocess
-        if isinstance(spec, pp.ImageSpec):
-            return "NCHW"
-        if isinstance(spec, pp.AudioSpec):
-            return spec.layout
-        if isinstance(spec, pp.VideoSpec):
-            return spec.layout
-        return None
+        return self.preprocess.layout if self.preprocess is not None else None
 
 
 @dataclass(frozen=True)
@@ -230,10 +220,11 @@ def _normalise_io(
     for i in inputs:
         if not isinstance(i.example, torch.Tensor) or i.example.dim() < 1:
             raise ExportError(f"input {i.name!r}: example must be a (B, ...) tensor")
-        if i.preprocess is not None and not isinstance(
-            i.preprocess, (pp.ImageSpec, pp.AudioSpec, pp.VideoSpec)
-        ):
-            raise ExportError(f"input {i.name!r}: preprocess must be an Image/Audio/VideoSpec")
+        if i.preprocess is not None and not isinstance(i.preprocess, pp.Spec):
+            raise ExportError(
+                f"input {i.name!r}: preprocess must be a spec (ImageSpec, AudioSpec, VideoSpec), "
+                f"got {type(i.preprocess).__name__}"
+            )
     return list(inputs), outs
 
 

@@ -88,19 +88,16 @@ def _example_shape(spec: pp.Spec | None, text: str | None) -> tuple[int, ...]:
             return tuple(int(v) for v in text.split(","))
         except ValueError as exc:
             raise ExportError(f"--input-shape must be integers like C,H,W, got {text!r}") from exc
-    if isinstance(spec, pp.ImageSpec):
-        return spec.output_shape
-    if isinstance(spec, pp.VideoSpec):
-        return spec.clip_shape[1:]
-    if isinstance(spec, pp.AudioSpec):
-        shape = spec.tensor_shape()[1:]
-        if any(isinstance(d, str) for d in shape):
-            raise ExportError(
-                "the audio spec has no analysis window: give --input-shape with an example frame "
-                "count (the time axis is exported as dynamic)"
-            )
-        return tuple(int(d) for d in shape)
-    raise ExportError("give --input-shape or --preprocess")
+    if spec is None:
+        raise ExportError("give --input-shape or --preprocess")
+    shape = spec.sample_shape()
+    if any(isinstance(d, str) for d in shape):
+        raise ExportError(
+            f"the {spec.kind} spec leaves axes {[d for d in shape if isinstance(d, str)]} open "
+            "(an audio spec without analysis window): give --input-shape with an example size "
+            "(those axes are exported as dynamic)"
+        )
+    return tuple(int(d) for d in shape)
 
 
 def _tensor_inputs(items: list[str]) -> list[ModelInput]:
@@ -155,7 +152,7 @@ def run_export(args: argparse.Namespace) -> int:
     # Everything that can fail cheaply fails before the model is built.
     calibration = evaluation = None
     modality = spec.kind if spec is not None else args.modality
-    image_format = spec.input_format if isinstance(spec, pp.ImageSpec) else "BGR"
+    image_format = getattr(spec, "input_format", "BGR")
     if args.calib:
         calibration = read_folder(args.calib, modality, labels, image_format, what="calibration")
     if args.eval:

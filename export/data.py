@@ -140,20 +140,8 @@ def read_folder(
 def _random_raw(
     spec: pp.Spec | None, example_shape: Sequence[int], rng: np.random.Generator
 ) -> Any:
-    if isinstance(spec, pp.ImageSpec):
-        h = int(rng.integers(max(1, spec.height // 2), spec.height * 2 + 1))
-        w = int(rng.integers(max(1, spec.width // 2), spec.width * 2 + 1))
-        shape = (h, w) if spec.input_channels == 1 else (h, w, spec.input_channels)
-        return rng.integers(0, 256, shape, dtype=np.uint8)
-    if isinstance(spec, pp.AudioSpec):
-        n = spec.analysis_samples or spec.sample_rate_hz
-        return (0.1 * rng.standard_normal(n)).astype(np.float32)
-    if isinstance(spec, pp.VideoSpec):
-        f = spec.frame
-        shape = (
-            (f.height, f.width) if f.input_channels == 1 else (f.height, f.width, f.input_channels)
-        )
-        return rng.integers(0, 256, (spec.clip_len * spec.stride, *shape), dtype=np.uint8)
+    if spec is not None:
+        return spec.random_sample(rng)
     return rng.standard_normal(tuple(example_shape[1:])).astype(np.float32)
 
 

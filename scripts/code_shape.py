@@ -74,10 +74,24 @@ def _raw_manifest_read(node: ast.AST) -> bool:
     return False
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node except those under `if TYPE_CHECKING:` (imports for annotations only)."""
+    out, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
 def imports_of(path: Path, known: set[str]) -> set[str]:
-    """The mmedge modules `path` imports anywhere in its body (function-level imports too)."""
+    """The mmedge modules `path` imports anywhere in its body (function-level imports too, not
+    those under `if TYPE_CHECKING:`)."""
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _runtime_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name in known}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -5,16 +5,18 @@ float32 device array runs the CUDA ones.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
 from mmedge.preprocess import cuda
-from mmedge.preprocess.audio_spec import AudioSpec
 
-_EXTRACTORS: dict[AudioSpec, Any] = {}
+if TYPE_CHECKING:
+    from mmedge.preprocess.audio_spec import AudioSpec
+
+_EXTRACTORS: dict[Any, Any] = {}
 
 
 def _extractor(spec: AudioSpec) -> Any:
@@ -173,7 +175,6 @@ def frame_seconds(spec: AudioSpec, frame: int) -> tuple[float, float]:
 
 
 __all__ = [
-    "AudioSpec",
     "LogMelStream",
     "MfccStream",
     "Resampler",

@@ -8,7 +8,7 @@ Nyquist, natural log, lifter 22, energy as C0), each with its library's defaults
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -17,6 +17,8 @@ import numpy as np
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
 from mmedge.preprocess._checks import require_positive_ints
+from mmedge.preprocess.audio import audio as audio_input
+from mmedge.preprocess.spec import register_spec
 
 FLT_EPSILON = float(np.finfo(np.float32).eps)
 WINDOWS = ("hann", "hamming", "povey", "rectangular")
@@ -25,6 +27,7 @@ FEATURES = ("mfcc", "logmel")
 LAYOUTS = ("NTF", "NFT", "N1FT")
 
 
+@register_spec
 @dataclass(frozen=True)
 class AudioSpec:
     """How mono samples become a model input (MFCC or log-mel frames).
@@ -297,6 +300,34 @@ class AudioSpec:
             "use_energy": self.use_energy,
             "energy_floor": float(self.energy_floor),
         }
+
+    # -- the Spec protocol (mmedge.preprocess.spec) --------------------------------------------
+
+    def apply(self, sample: Any, *, sample_rate_hz: int | None = None) -> np.ndarray:
+        """Mono samples (at sample_rate_hz, default this spec's rate) -> the model input
+        (mmedge.preprocess.audio: resample, pad or trim, features, layout)."""
+        return audio_input(sample, self, sample_rate_hz)
+
+    def apply_batch(
+        self, samples: Sequence[Any], *, sample_rates: Sequence[int | None] | None = None
+    ) -> np.ndarray:
+        rates = list(sample_rates) if sample_rates is not None else [None] * len(samples)
+        rows = [self.apply(s, sample_rate_hz=r) for s, r in zip(samples, rates, strict=True)]
+        return np.concatenate(rows)
+
+    def dynamic_axes(self) -> dict[int, str]:
+        """The time axis is dynamic ('frames') when the spec fixes no analysis window."""
+        if self.analysis_samples is not None:
+            return {}
+        return {{"NTF": 1, "NFT": 2, "N1FT": 3}[self.layout]: "frames"}
+
+    def sample_shape(self) -> tuple[int | str, ...]:
+        return self.tensor_shape()[1:]
+
+    def random_sample(self, rng: np.random.Generator) -> np.ndarray:
+        """Gaussian noise of RMS 0.1 over the analysis window (1 s without one)."""
+        n = self.analysis_samples or self.sample_rate_hz
+        return (0.1 * rng.standard_normal(n)).astype(np.float32)
 
     def replace(self, **changes: Any) -> AudioSpec:
         """A copy with some fields changed (e.g. spec.replace(top_db=None) for streaming)."""

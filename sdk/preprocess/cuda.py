@@ -16,7 +16,7 @@ import numpy as np
 
 from mmedge._ext import C
 from mmedge.errors import BackendError, PreprocessError
-from mmedge.preprocess.image_spec import INTERPOLATIONS, YUV_FORMATS, kernel_arguments
+from mmedge.preprocess.image_formats import INTERPOLATIONS, YUV_FORMATS, kernel_arguments
 
 _HOST_TO_DEVICE, _DEVICE_TO_HOST = 1, 2
 

@@ -8,19 +8,17 @@ float32 or float16.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
 from mmedge.preprocess import cuda
-from mmedge.preprocess.image_spec import (
-    INTERPOLATIONS,
-    YUV_FORMATS,
-    ImageSpec,
-    kernel_arguments,
-)
+from mmedge.preprocess.image_formats import INTERPOLATIONS, YUV_FORMATS, kernel_arguments
+
+if TYPE_CHECKING:
+    from mmedge.preprocess.image_spec import ImageSpec
 
 
 def _check_uint8(a: Any, what: str) -> np.ndarray:

@@ -1,58 +1,31 @@
-"""`ImageSpec`: how a camera frame becomes the model's input tensor (it travels in the bundle's
-manifest), and the tables the fused kernel takes for it: the colour matrix (channel picks,
-BT.601 luma), the affine normalisation, the letterbox region.
-"""
+"""`ImageSpec`: how a camera frame becomes the model's input tensor. It travels in the bundle's
+manifest and applies itself through the fused kernel (mmedge.preprocess.image)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from mmedge.errors import PreprocessError
 from mmedge.preprocess._checks import require_positive_ints
-
-# Values the kernel reads per source pixel, by letter: packed formats give their channels in
-# memory order; YUV 4:2:0 formats are converted to R, G, B and give the raw luma Y as well.
-SOURCE_VALUES: dict[str, str] = {
-    "GRAY": "Y",
-    "BGR": "BGR",
-    "RGB": "RGB",
-    "BGRA": "BGRA",
-    "RGBA": "RGBA",
-    "NV12": "RGBY",
-    "I420": "RGBY",
-}
-OUTPUT_FORMATS: dict[str, str] = {"GRAY": "Y", "BGR": "BGR", "RGB": "RGB"}
-YUV_FORMATS = {"NV12": 1, "I420": 2}
-INTERPOLATIONS = {"bilinear": 0, "area": 1, "bilinear_antialias": 2}
-LETTERBOX_STYLES = ("opencv", "ultralytics")
-DTYPES = ("float32", "float16")
-LAYOUTS = ("NCHW",)
-# ITU-R BT.601 luma weights, as cv::cvtColor(COLOR_BGR2GRAY) uses them.
-LUMA = {"R": 0.299, "G": 0.587, "B": 0.114}
+from mmedge.preprocess.image import image, image_batch
+from mmedge.preprocess.image_formats import (
+    DTYPES,
+    INTERPOLATIONS,
+    LAYOUTS,
+    LETTERBOX_STYLES,
+    OUTPUT_FORMATS,
+    SOURCE_VALUES,
+    YUV_FORMATS,
+)
+from mmedge.preprocess.spec import register_spec
 
 
-def colour_matrix(input_format: str, output_format: str) -> np.ndarray:
-    """(out_channels, source values) weights: one-hot rows for channel picks, BT.601 luma
-    weights for colour -> GRAY, and GRAY repeated for GRAY -> colour."""
-    src, out = SOURCE_VALUES[input_format], OUTPUT_FORMATS[output_format]
-    m = np.zeros((len(out), len(src)))
-    for c, letter in enumerate(out):
-        if letter in src:
-            m[c, src.index(letter)] = 1.0
-        elif letter == "Y":
-            for rgb, w in LUMA.items():
-                m[c, src.index(rgb)] = w
-        else:  # a colour channel from a grey source
-            m[c, src.index("Y")] = 1.0
-    return m
-
-
+@register_spec
 @dataclass(frozen=True)
 class ImageSpec:
     """How an 8-bit camera frame becomes a model input.
@@ -164,6 +137,40 @@ class ImageSpec:
         top = round((self.height - rh) / 2 - 0.1)
         return (left, top, rw, rh)
 
+    # -- the Spec protocol (mmedge.preprocess.spec) --------------------------------------------
+
+    def apply(self, sample: Any, *, sample_rate_hz: int | None = None) -> np.ndarray:
+        """One frame -> (1, C, H, W) (mmedge.preprocess.image)."""
+        return image(sample, self)
+
+    def apply_batch(
+        self, samples: Sequence[Any], *, sample_rates: Sequence[int | None] | None = None
+    ) -> np.ndarray:
+        """N frames (sizes may differ) -> (N, C, H, W) in one kernel call per frame, one
+        output buffer."""
+        return image_batch(samples, self)
+
+    def dynamic_axes(self) -> dict[int, str]:
+        return {}
+
+    def sample_shape(self) -> tuple[int | str, ...]:
+        return self.output_shape
+
+    def random_sample(self, rng: np.random.Generator) -> np.ndarray:
+        """A uint8 frame in input_format of a random size between half and twice the model's."""
+        h = int(rng.integers(max(1, self.height // 2), self.height * 2 + 1))
+        w = int(rng.integers(max(1, self.width // 2), self.width * 2 + 1))
+        return rng.integers(0, 256, self.frame_shape(h, w), dtype=np.uint8)
+
+    def frame_shape(self, height: int, width: int) -> tuple[int, ...]:
+        """Shape of a uint8 input frame of about height x width px in input_format: (H, W, C),
+        (H, W) for GRAY, (H * 3/2, W) with even H and W for NV12/I420."""
+        if self.input_format in YUV_FORMATS:
+            return (3 * (height + height % 2) // 2, width + width % 2)
+        if self.input_channels == 1:
+            return (height, width)
+        return (height, width, self.input_channels)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict for the bundle manifest."""
         d = asdict(self)
@@ -185,14 +192,3 @@ class ImageSpec:
             if isinstance(kwargs.get(name), list):
                 kwargs[name] = tuple(kwargs[name])
         return cls(**kwargs)
-
-
-@lru_cache(maxsize=256)
-def kernel_arguments(spec: ImageSpec) -> tuple[list[list[float]], list[float], list[float]]:
-    """(weight rows, bias, pad) of the kernel's colour matrix for this spec (cached per spec):
-    the colour matrix scaled by alpha, beta as bias, and the pad value normalised."""
-    alpha, beta = spec.affine()
-    m = colour_matrix(spec.input_format, spec.output_format)
-    weight = [[float(a * w) for w in row] for a, row in zip(alpha, m, strict=True)]
-    pad = [a * p + b for a, p, b in zip(alpha, spec.pad_value, beta, strict=True)]
-    return weight, [float(b) for b in beta], pad

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from mmedge.preprocess.image import source_planes
-from mmedge.preprocess.image_spec import INTERPOLATIONS, ImageSpec, colour_matrix
+from mmedge.preprocess.image_formats import INTERPOLATIONS, colour_matrix
+from mmedge.preprocess.image_spec import ImageSpec
 
 # BT.601 limited range in OpenCV's fixed-point coefficients (ITUR_BT_601_* / 2^20).
 YUV_Y, YUV_VR, YUV_UG, YUV_VG, YUV_UB = (

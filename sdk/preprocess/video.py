@@ -7,7 +7,7 @@ so the newest T frames always sit contiguously at slots (k + 1) mod T .. + T: th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +18,14 @@ from mmedge.errors import PreprocessError
 from mmedge.preprocess import cuda
 from mmedge.preprocess._checks import require_positive_ints
 from mmedge.preprocess.image import _on_device, source_planes
-from mmedge.preprocess.image_spec import INTERPOLATIONS, ImageSpec, kernel_arguments
+from mmedge.preprocess.image_formats import INTERPOLATIONS, kernel_arguments
+from mmedge.preprocess.image_spec import ImageSpec
+from mmedge.preprocess.spec import register_spec
 
 VIDEO_LAYOUTS = ("NCTHW", "NTCHW")
 
 
+@register_spec
 @dataclass(frozen=True)
 class VideoSpec:
     """How frames become a clip tensor.
@@ -49,6 +52,34 @@ class VideoSpec:
             raise PreprocessError(
                 f"VideoSpec.layout must be one of {', '.join(VIDEO_LAYOUTS)}, got {self.layout!r}"
             )
+
+    @property
+    def span_frames(self) -> int:
+        """Frames one clip spans in the source: clip_len frames, stride apart
+        (clip_len * stride - (stride - 1))."""
+        return self.clip_len * self.stride - (self.stride - 1)
+
+    # -- the Spec protocol (mmedge.preprocess.spec) --------------------------------------------
+
+    def apply(self, sample: Any, *, sample_rate_hz: int | None = None) -> np.ndarray:
+        """A recorded clip ((T, H, W[, C]) frames) -> the model input (video_clip)."""
+        return video_clip(sample, self)
+
+    def apply_batch(
+        self, samples: Sequence[Any], *, sample_rates: Sequence[int | None] | None = None
+    ) -> np.ndarray:
+        return np.concatenate([video_clip(s, self) for s in samples])
+
+    def dynamic_axes(self) -> dict[int, str]:
+        return {}
+
+    def sample_shape(self) -> tuple[int | str, ...]:
+        return self.clip_shape[1:]
+
+    def random_sample(self, rng: np.random.Generator) -> np.ndarray:
+        """clip_len * stride random frames at the model's frame size."""
+        frame = self.frame.frame_shape(self.frame.height, self.frame.width)
+        return rng.integers(0, 256, (self.clip_len * self.stride, *frame), dtype=np.uint8)
 
     @property
     def clip_shape(self) -> tuple[int, ...]:
@@ -224,7 +255,7 @@ def video_clip(frames: Any, spec: VideoSpec, *, pad: bool = False) -> np.ndarray
     sequence of frames. A shorter clip raises PreprocessError, or with pad=True repeats its
     last frame (for datasets of short clips)."""
     count = len(frames)
-    needed = spec.clip_len * spec.stride - (spec.stride - 1)
+    needed = spec.span_frames
     if count == 0 or (count < needed and not pad):
         raise PreprocessError(
             f"clip has {count} frames; the model needs {needed} (clip_len {spec.clip_len}, "

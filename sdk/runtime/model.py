@@ -139,13 +139,9 @@ class Model:
 
     def _tensor(self, declared: TensorSpec, raw: Any, sample_rate: int | None) -> np.ndarray:
         spec = self.specs[declared.name]
-        if isinstance(spec, pp.ImageSpec):
-            return pp.image(raw, spec)
-        if isinstance(spec, pp.AudioSpec):
-            return pp.audio(raw, spec, sample_rate)
-        if isinstance(spec, pp.VideoSpec):
-            return pp.video_clip(raw, spec)
-        return _tensor_sample(raw, declared)
+        if spec is None:
+            return _tensor_sample(raw, declared)
+        return spec.apply(raw, sample_rate_hz=sample_rate)
 
     def preprocess(self, sample: Any, *, sample_rate: int | None = None) -> dict[str, np.ndarray]:
         """One sample -> the model's input tensors (batch 1) by input name, through each input's
@@ -164,8 +160,8 @@ class Model:
             raise PreprocessError("predict_batch needs at least one sample")
         if sample_rates is not None and len(sample_rates) != n:
             raise PreprocessError(f"{n} samples but {len(sample_rates)} sample rates")
-        if len(self.inputs) == 1 and isinstance(self.spec, pp.ImageSpec):
-            return {self.input_name: pp.image_batch(samples, self.spec)}
+        if len(self.inputs) == 1 and self.spec is not None:
+            return {self.input_name: self.spec.apply_batch(samples, sample_rates=sample_rates)}
         rows = [
             self.preprocess(s, sample_rate=None if sample_rates is None else sample_rates[i])
             for i, s in enumerate(samples)
@@ -194,10 +190,10 @@ class Model:
         """Video bundles, frame by frame: pushes one frame into the model's FrameStack and
         classifies the newest clip once clip_len frames (at the spec's stride) have arrived;
         None before that and for frames the stride skips."""
-        if not isinstance(self.spec, pp.VideoSpec) or len(self.inputs) != 1:
+        if self.spec is None or self.spec.kind != "video" or len(self.inputs) != 1:
             raise PreprocessError(f"bundle {self.bundle.name!r} is not a single-input video model")
         if self._stack is None:
-            self._stack = pp.FrameStack(self.spec)
+            self._stack = pp.FrameStack(self.spec)  # type: ignore[arg-type]
         t0 = time.perf_counter()
         clip = self._stack.push(frame)
         if clip is None:
