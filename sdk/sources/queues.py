@@ -48,6 +48,13 @@ class BoundedQueue:
                 return item
             return CLOSED
 
+    def set_drop_oldest(self, drop_oldest: bool) -> None:
+        """Switches the policy (e.g. a buffer that kept the newest items until a consumer
+        attached, and from then on blocks the producer)."""
+        with self._cond:
+            self.drop_oldest = drop_oldest
+            self._cond.notify_all()
+
     def close(self) -> None:
         with self._cond:
             self._closed = True

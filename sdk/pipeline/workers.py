@@ -1,0 +1,196 @@
+"""The threads of a running pipeline: one reader per source (decode), one worker per modality
+(its branch: preprocess + infer), one fuser (the scheduler decides what is due, the fuser
+combines it). A failing source or model is reported and the other modalities keep running; a
+modality whose model fails MAX_ERRORS_IN_ROW items in a row stops. stop() closes the sources
+and queues and joins every thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from mmedge.errors import MMEdgeError
+from mmedge.pipeline.branches import Branch, Modality
+from mmedge.pipeline.fusion import Fuser, assemble
+from mmedge.pipeline.results import FusedResult, ModalityResult
+from mmedge.pipeline.scheduler import Scheduler
+from mmedge.pipeline.telemetry import Telemetry
+from mmedge.sources.queues import CLOSED, BoundedQueue
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[str, str, BaseException], None]
+"""report(owner, stage, exception): a failure, for telemetry and on_error callbacks."""
+
+
+@dataclass
+class _End:
+    """A modality's worker has finished: nothing more comes from it."""
+
+    modality: str
+
+
+class Workers:
+    """Starts and stops the threads of one run. deliver(result) is called in the fuser thread
+    for every fused result, finish() once after the last one (or when stopped); `done` is set
+    then."""
+
+    MAX_ERRORS_IN_ROW = 10
+
+    def __init__(
+        self,
+        modalities: Mapping[str, Modality],
+        branches: Mapping[str, Branch],
+        scheduler: Scheduler,
+        fuser: Fuser,
+        telemetry: Telemetry,
+        report: Report,
+        deliver: Callable[[FusedResult], None],
+        finish: Callable[[], None],
+    ) -> None:
+        self.modalities, self.branches = modalities, branches
+        self.scheduler, self.fuser = scheduler, fuser
+        self.telemetry, self.report = telemetry, report
+        self.deliver, self.finish = deliver, finish
+        self.done = threading.Event()
+        self._stop = threading.Event()
+        self._fuse_queue = BoundedQueue(1 << 16, drop_oldest=False)
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for m in self.modalities.values():
+            self.telemetry.watch_depth(m.name, m.queue.__len__)
+            self._threads += [
+                threading.Thread(
+                    target=self._read, args=(m,), name=f"mmedge-{m.name}-reader", daemon=True
+                ),
+                threading.Thread(
+                    target=self._work, args=(m,), name=f"mmedge-{m.name}-worker", daemon=True
+                ),
+            ]
+        self._threads.append(
+            threading.Thread(target=self._fuse_loop, name="mmedge-fuser", daemon=True)
+        )
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout_s: float) -> list[str]:
+        """Closes every source and queue and joins the threads; returns the names of those
+        still running after timeout_s."""
+        self._stop.set()
+        for m in self.modalities.values():
+            try:
+                m.source.close()
+            except Exception as exc:  # a broken device must not keep the others running
+                self.telemetry.error(m.name, "close", exc)
+            m.queue.close()
+        self._fuse_queue.close()
+        deadline = time.monotonic() + timeout_s
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(max(0.0, deadline - time.monotonic()))
+        self.done.set()
+        return [t.name for t in self._threads if t.is_alive()]
+
+    # -- thread bodies -------------------------------------------------------------------------
+
+    def _read(self, m: Modality) -> None:
+        """Source -> the modality's queue, timing decode (recorded sources: the read itself)."""
+        try:
+            m.source.open()
+            while not self._stop.is_set():
+                t0 = time.perf_counter()
+                item = m.source.read()
+                if item is None:
+                    break
+                decode = getattr(m.source, "last_decode_ms", None)
+                if decode is None and not m.source.live:  # a live read mostly waits: not decode
+                    decode = (time.perf_counter() - t0) * 1e3
+                if decode is not None:
+                    self.telemetry.record(m.name, "decode", decode)
+                if not m.queue.put(item):
+                    break
+        except Exception as exc:
+            if not self._stop.is_set():
+                self.report(m.name, "source", exc)
+        finally:
+            m.queue.put(_End(m.name))
+
+    def _work(self, m: Modality) -> None:
+        """Queue -> branch -> the fuser's queue. A failing item is reported and skipped."""
+        branch = self.branches[m.name]
+        errors_in_row = 0
+        try:
+            while True:
+                item = m.queue.get()
+                if item is CLOSED or isinstance(item, _End):
+                    break
+                t0 = time.perf_counter()
+                branch.busy_ms = 0.0
+                try:
+                    results = branch.feed(item)
+                except Exception as exc:
+                    errors_in_row += 1
+                    self.report(m.name, "infer", exc)
+                    if errors_in_row >= self.MAX_ERRORS_IN_ROW:
+                        stopped = f"{m.name} stopped after {errors_in_row} failures in a row"
+                        self.report(m.name, "infer", MMEdgeError(stopped))
+                        break
+                    continue
+                errors_in_row = 0
+                self._hand_over(results)
+                # the pipeline's own work on this item: windowing, stacking, hand-over
+                overhead_ms = (time.perf_counter() - t0) * 1e3 - branch.busy_ms
+                self.telemetry.record(m.name, "overhead", overhead_ms)
+            if errors_in_row < self.MAX_ERRORS_IN_ROW:
+                self._hand_over(branch.flush())
+        except Exception as exc:
+            self.report(m.name, "infer", exc)
+        finally:
+            self._fuse_queue.put(_End(m.name))
+
+    def _hand_over(self, results: list[ModalityResult]) -> None:
+        for result in results:
+            self._fuse_queue.put(result)
+
+    def _fuse_loop(self) -> None:
+        """Fuser queue -> scheduler -> fuser -> deliver, until every modality has ended."""
+        scheduler = self.scheduler
+        try:
+            while not scheduler.finished:
+                item = self._fuse_queue.get(timeout=scheduler.wait_s)
+                if item is CLOSED:
+                    break
+                if isinstance(item, _End):
+                    due = scheduler.end(item.modality)
+                elif isinstance(item, ModalityResult):
+                    due = scheduler.add(item)
+                else:  # waited wait_s for nothing: wall-clock triggers may be due
+                    due = scheduler.tick()
+                for t, chosen in due:
+                    self._fuse(t, chosen)
+        finally:
+            self.finish()
+            self.done.set()
+
+    def _fuse(self, t: float, chosen: dict[str, ModalityResult]) -> None:
+        t0 = time.perf_counter()
+        try:
+            fused = self.fuser.combine(chosen)
+            result = (
+                assemble(fused, chosen, t, self.modalities, time.monotonic())
+                if fused is not None
+                else None
+            )
+        except Exception as exc:
+            self.report("fusion", "fuse", exc)
+            return
+        if result is None:
+            return
+        self.telemetry.record("fusion", "fuse", (time.perf_counter() - t0) * 1e3)
+        self.telemetry.record("fusion", "end_to_end", result.latency_ms)
+        self.deliver(result)
