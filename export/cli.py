@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from mmedge.export.bundle_export import (
     torch_reference,
 )
 from mmedge.export.data import read_folder
+from mmedge.export.options import Int8Options, OnnxOptions
 from mmedge.export.presets import read_spec
 from mmedge.export.summary import summary
 from mmedge.runtime.backends.ort import OrtBackend
@@ -43,10 +45,16 @@ def load_factory(ref: str) -> Callable[[], torch.nn.Module]:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     else:
+        cwd = str(Path.cwd())
+        if cwd not in sys.path and "" not in sys.path:  # as `python -m` and uvicorn do
+            sys.path.insert(0, cwd)
         try:
             module = importlib.import_module(module_ref)
         except ImportError as exc:
-            raise ExportError(f"cannot import module {module_ref!r}: {exc}") from exc
+            raise ExportError(
+                f"cannot import module {module_ref!r} (searched the current directory {cwd} "
+                f"and the installed packages): {exc}"
+            ) from exc
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ExportError(f"{module_ref} has no function {attr!r}")
@@ -150,6 +158,8 @@ def run_export(args: argparse.Namespace) -> int:
         )
     out = Path(args.out)
     # Everything that can fail cheaply fails before the model is built.
+    if out.exists() and not args.overwrite:
+        raise ExportError(f"{out} exists; pass --overwrite to replace it")
     calibration = evaluation = None
     modality = spec.kind if spec is not None else args.modality
     image_format = getattr(spec, "input_format", "BGR")
@@ -171,19 +181,20 @@ def run_export(args: argparse.Namespace) -> int:
         precisions=precisions,
         calibration=calibration,
         evaluation=evaluation,
-        max_accuracy_drop=args.max_accuracy_drop,
-        calibration_method=args.calibration_method,
-        max_float_layers=args.max_float_layers,
-        int8_cpu_variant=not args.no_int8_cpu_variant,
-        simplify=args.simplify,
-        opset=args.opset,
-        exporter=args.exporter,
+        onnx_options=OnnxOptions(opset=args.opset, exporter=args.exporter, simplify=args.simplify),
+        int8_options=Int8Options(
+            method=args.calibration_method,
+            max_accuracy_drop=args.max_accuracy_drop,
+            max_float_layers=args.max_float_layers,
+            cpu_variant=not args.no_int8_cpu_variant,
+        ),
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
-    with Bundle.load(path) as bundle:
-        print(summary(bundle.manifest))
-        print(f"wrote {path}")
+    if args.no_progress:  # with progress, export_bundle printed the table as it finished
+        with Bundle.load(path) as bundle:
+            print(summary(bundle.manifest))
+    print(f"wrote {path}")
     return 0
 
 
