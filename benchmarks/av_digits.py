@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Audio-visual digits through mmedge.Pipeline: MNIST test images paired with FSDD test
-recordings (takes 0-4) of the same digit, each modality degraded (mmedge.export.av_digits
+recordings (takes 0-4) of the same digit, each modality degraded (mmedge.export.recipes.av_digits
 documents the seeded pairing and the noise), scored for image only, audio only, each
 late-fusion rule, the learned fusion head and the jointly trained model-level bundle. Models
 are trained on the training splits only.
@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
-from mmedge.export import av_digits
+from mmedge.export.recipes import av_digits
 
 DESCRIPTIONS = {
     "image": "image only (TinyCNN)",

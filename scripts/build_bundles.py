@@ -63,7 +63,7 @@ def main() -> int:
         f"weights: {args.weights}"
     )
 
-    from mmedge.export.scene import train_scene_bundles
+    from mmedge.export.recipes.scene import train_scene_bundles
 
     scene = train_scene_bundles(args.out, progress=False)
     for path in (scene.image, scene.audio, scene.video):

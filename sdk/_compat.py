@@ -31,6 +31,9 @@ MOVED: dict[str, str] = {
     "mmedge.queues": "mmedge.sources.queues",
     "mmedge.telemetry": "mmedge.pipeline.telemetry",
     "mmedge.pipeline_config": "mmedge.pipeline.config",
+    "mmedge.export.scene": "mmedge.export.recipes.scene",
+    "mmedge.export.av_digits": "mmedge.export.recipes.av_digits",
+    "mmedge.export.training": "mmedge.export.recipes.training",
 }
 
 

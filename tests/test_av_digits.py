@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mmedge.export import av_digits
+from mmedge.export.recipes import av_digits
 
 
 @pytest.mark.slow

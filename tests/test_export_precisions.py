@@ -21,7 +21,7 @@ from mmedge.export import export_bundle
 from mmedge.export.data import Labelled
 from mmedge.export.quantize import AccuracyGateError
 from mmedge.export.recipes import MNIST_LABELS, MNIST_SPEC, train_mnist
-from mmedge.export.training import train_classifier
+from mmedge.export.recipes.training import train_classifier
 from mmedge.export.zoo import tiny_cnn
 from mmedge.preprocess import image_batch
 from mmedge.runtime.validate import validate_bundle

@@ -19,7 +19,7 @@ from mmedge import Pipeline
 from mmedge.errors import SourceError
 from mmedge.export import export_bundle
 from mmedge.export.bundle_export import ModelInput
-from mmedge.export.scene import AUDIO_SPEC, IMAGE_SPEC, LABEL_LIST
+from mmedge.export.recipes.scene import AUDIO_SPEC, IMAGE_SPEC, LABEL_LIST
 from mmedge.export.zoo import audio_cnn, fusion_head, tiny_cnn
 from mmedge.pipeline.config import ConfigError, load_pipeline
 from mmedge.pipeline.fusion import Aligner, FusionError, ModalityResult, late_fusion

@@ -15,7 +15,7 @@ from mmedge.datasets import SpokenDigits, load_fsdd, load_mnist
 from mmedge.export.bundle_export import export_bundle
 from mmedge.export.data import Labelled
 from mmedge.export.presets import PRESETS
-from mmedge.export.training import TrainResult, train_classifier
+from mmedge.export.recipes.training import TrainResult, train_classifier
 from mmedge.export.zoo import audio_cnn, crnn, tiny_cnn
 
 MNIST_SPEC = PRESETS["mnist"]

@@ -26,7 +26,7 @@ from mmedge import preprocess as pp
 from mmedge.datasets import load_fsdd, load_mnist
 from mmedge.export.bundle_export import ModelInput, ModelOutput, export_bundle
 from mmedge.export.presets import PRESETS
-from mmedge.export.training import train_classifier
+from mmedge.export.recipes.training import train_classifier
 from mmedge.export.zoo import audio_cnn, fusion_head, tiny_cnn
 from mmedge.pipeline import Pipeline
 from mmedge.pipeline.fusion import LATE_METHODS

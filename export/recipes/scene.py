@@ -13,7 +13,7 @@ import torch
 from mmedge import preprocess as pp
 from mmedge.export.bundle_export import ModelInput, ModelOutput, export_bundle
 from mmedge.export.data import Labelled
-from mmedge.export.training import TrainResult, train_classifier
+from mmedge.export.recipes.training import TrainResult, train_classifier
 from mmedge.export.zoo import audio_cnn, tiny_cnn, video_r2plus1d
 from mmedge.sources.synthetic import LABELS, PITCH_HZ, render_audio, render_frame
 
@@ -160,7 +160,7 @@ def train_scene_bundles(
             modality=name,
             evaluation=Labelled(list(eval_raw), held.labels, LABEL_LIST),
             description=f"{type(model).__name__} trained on {n_train} SyntheticScene {name} "
-            f"samples (seed {seed}) by mmedge.export.scene.train_scene_bundles",
+            f"samples (seed {seed}) by mmedge.export.recipes.scene.train_scene_bundles",
             overwrite=True,
             progress=progress,
             fixture_bytes=1 << 20,
