@@ -4,45 +4,50 @@ per artifact its parity against PyTorch, accuracy, ONNX Runtime CPU speed and th
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from mmedge.bundle.manifest import Manifest, ParityStatus
+
+
+def _worst(status: ParityStatus | None) -> tuple[float | None, float | None, float | None]:
+    """(largest max_abs, lowest top-1 agreement, lowest mean cosine) over the outputs."""
+    outputs = list(status.outputs.values()) if status is not None else []
+    top1 = [r["top1_agreement"] for r in outputs if r.get("top1_agreement") is not None]
+    cos = [r["mean_cosine"] for r in outputs if r.get("mean_cosine") is not None]
+    return (
+        max((r["max_abs"] for r in outputs), default=None),
+        min(top1) if top1 else None,
+        min(cos) if cos else None,
+    )
 
 
 def artifact_rows(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per artifact: file, precision, activations, parity (worst output), accuracy,
     drop vs fp32 (points), median ms, speed-up vs fp32."""
-    reports = manifest["reports"]
-    accuracy = reports.get("accuracy", {}).get("artifacts", {})
-    speed = reports.get("speed", {})
-    fp32_file = next(
-        a["file"]
-        for a in manifest["artifacts"]
-        if a["precision"] == "fp32" and a["format"] == "onnx"
-    )
-    fp32_ms = speed.get(fp32_file, {}).get("median_ms")
+    view = Manifest(manifest, Path("."))
+    accuracy = view.report("accuracy").get("artifacts", {})
+    fp32 = next(a.file for a in view.artifacts if a.precision == "fp32" and a.format == "onnx")
+    fp32_ms = (view.speed(fp32) or {}).get("median_ms")
     rows = []
-    for a in manifest["artifacts"]:
-        parity = reports.get("parity", {}).get(a["file"], {})
-        outputs = parity.get("outputs", {})
-        worst_abs = max((r["max_abs"] for r in outputs.values()), default=None)
-        top1 = [
-            r["top1_agreement"] for r in outputs.values() if r.get("top1_agreement") is not None
-        ]
-        cos = [r.get("mean_cosine") for r in outputs.values() if r.get("mean_cosine") is not None]
-        ms = speed.get(a["file"], {}).get("median_ms")
-        acc = accuracy.get(a["file"])
+    for a in view.artifacts:
+        status = view.parity(a.file)
+        worst_abs, top1, cos = _worst(status)
+        ms = (view.speed(a.file) or {}).get("median_ms")
+        acc = accuracy.get(a.file)
         rows.append(
             {
-                "artifact": a["file"],
-                "precision": a["precision"],
-                "activations": (a.get("qdq") or {}).get("activations", "-"),
-                "parity": "PASS" if parity.get("passed") else ("-" if not parity else "FAIL"),
+                "artifact": a.file,
+                "precision": a.precision,
+                "activations": a.activations or "-",
+                "parity": "-" if status is None else ("PASS" if status.passed else "FAIL"),
                 "max_abs": worst_abs,
-                "top1_agreement": min(top1) if top1 else None,
-                "mean_cosine": min(cos) if cos else None,
+                "top1_agreement": top1,
+                "mean_cosine": cos,
                 "accuracy": acc,
                 "drop_pts": None
-                if acc is None or accuracy.get(fp32_file) is None
-                else 100 * (accuracy[fp32_file] - acc),
+                if acc is None or accuracy.get(fp32) is None
+                else 100 * (accuracy[fp32] - acc),
                 "median_ms": ms,
                 "speedup": None if ms is None or fp32_ms is None else fp32_ms / ms,
             }
@@ -73,23 +78,20 @@ def markdown_table(manifest: Mapping[str, Any]) -> str:
 
 def summary(manifest: Mapping[str, Any]) -> str:
     """The table plus the recommendation, for a terminal."""
-    reports = manifest["reports"]
-    acc = reports.get("accuracy", {})
-    lines = [
-        f"bundle {manifest['name']} ({manifest['modality']}, exporter "
-        f"{manifest['provenance']['exporter']})"
-    ]
+    view = Manifest(manifest, Path("."))
+    acc = view.report("accuracy")
+    lines = [f"bundle {view.name} ({view.modality}, exporter {view.exporter})"]
     if acc:
         lines.append(
             f"accuracy: top-1 on {acc['n_samples']} held-out samples through "
             "mmedge.Model (ONNX Runtime CPU)"
         )
     lines.append(markdown_table(manifest))
-    rec = reports.get("recommendation", {})
+    rec = view.report("recommendation")
     if rec.get("cpu"):
         lines.append(f"recommended on this CPU: {rec['cpu']['artifact']}: {rec['cpu']['reason']}")
     lines += [f"note: {n}" for n in rec.get("notes", [])]
-    for file, q in reports.get("quantization", {}).items():
+    for file, q in view.report("quantization").items():
         if q.get("excluded_nodes"):
             lines.append(
                 f"{file}: kept in float to meet the accuracy bound: "

@@ -37,8 +37,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     with Bundle.load(args.bundle) as bundle:
         print(
-            f"{bundle.source}: manifest schema v{bundle.manifest['schema_version']} valid, "
-            f"{len(bundle.artifacts)} artifact(s) and {len(bundle.manifest.get('files', []))} "
+            f"{bundle.source}: manifest schema v{bundle.schema_version} valid, "
+            f"{len(bundle.artifacts)} artifact(s) and {len(bundle.files)} "
             "file(s) match their sha256"
         )
         checks = validate_bundle(bundle, backend=args.backend)

@@ -1,22 +1,23 @@
-"""Bundles: reading (checksums, schema, safe tar extraction), writing (atomic), the manifest's
-JSON Schema, and parity (how far an artifact is from the PyTorch reference)."""
+"""Bundles: reading (checksums, schema, safe tar extraction), writing (atomic), the manifest
+(its JSON Schema and typed views), and parity (how far an artifact is from the PyTorch
+reference)."""
 
 from __future__ import annotations
 
-from mmedge.bundle.parity import ParityReport, ParityTolerance, compare
-from mmedge.bundle.reader import (
+from mmedge.bundle.manifest import (
     MANIFEST,
     SCHEMA_VERSION,
     SUPPORTED_SCHEMA_VERSIONS,
     Artifact,
-    Bundle,
+    FileEntry,
+    Manifest,
+    ParityStatus,
     TensorSpec,
-    builtin_bundle,
-    check_relpath,
     manifest_schema,
-    sha256_file,
     validate_manifest,
 )
+from mmedge.bundle.parity import ParityReport, ParityTolerance, compare
+from mmedge.bundle.reader import Bundle, builtin_bundle, check_relpath, sha256_file
 from mmedge.bundle.writer import write_bundle
 
 __all__ = [
@@ -25,7 +26,10 @@ __all__ = [
     "SUPPORTED_SCHEMA_VERSIONS",
     "Artifact",
     "Bundle",
+    "FileEntry",
+    "Manifest",
     "ParityReport",
+    "ParityStatus",
     "ParityTolerance",
     "TensorSpec",
     "builtin_bundle",

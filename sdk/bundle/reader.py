@@ -9,31 +9,21 @@ import hashlib
 import json
 import tarfile
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mmedge._version import __version__
+from mmedge.bundle.manifest import (
+    MANIFEST,
+    Artifact,
+    FileEntry,
+    Manifest,
+    ParityStatus,
+    TensorSpec,
+    validate_manifest,
+)
 from mmedge.errors import BundleError, PreprocessError
-from mmedge.preprocess import Spec, spec_from_dict
-
-SCHEMA_VERSION = 1
-SUPPORTED_SCHEMA_VERSIONS = (1,)
-MANIFEST = "manifest.json"
-
-
-@cache
-def manifest_schema(version: int = SCHEMA_VERSION) -> dict[str, Any]:
-    """The JSON Schema of manifest version `version`, as shipped in mmedge/schema/."""
-    text = (
-        resources.files("mmedge.bundle.schema")
-        .joinpath(f"manifest.v{version}.schema.json")
-        .read_text()
-    )
-    return json.loads(text)
+from mmedge.preprocess.spec import Spec, spec_from_dict
 
 
 def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
@@ -52,75 +42,6 @@ def check_relpath(name: str, what: str = "path") -> PurePosixPath:
     if any(part == ".." for part in p.parts):
         raise BundleError(f"{what} {name!r} points outside the bundle ('..')")
     return p
-
-
-def validate_manifest(manifest: Any, where: str = "manifest") -> None:
-    """Raises BundleError unless `manifest` is a valid manifest of a supported schema version."""
-    if not isinstance(manifest, dict):
-        raise BundleError(f"{where} must be a JSON object, got {type(manifest).__name__}")
-    version = manifest.get("schema_version")
-    if version is None:
-        raise BundleError(f"{where} has no schema_version")
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
-        raise BundleError(
-            f"{where} has schema version {version!r}; mmedge {__version__} reads version(s) "
-            f"{', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))}. Upgrade mmedge, or re-export "
-            "the bundle with this version."
-        )
-    import jsonschema  # here, not at import: `import mmedge` stays light on devices
-
-    validator = jsonschema.Draft202012Validator(manifest_schema(version))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(manifest))
-    if error is not None:
-        location = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise BundleError(
-            f"{where} does not match schema v{version} at {location}: {error.message}"
-        )
-    input_names = [t["name"] for t in manifest["inputs"]]
-    for name in manifest["preprocess"]:
-        if name not in input_names:
-            raise BundleError(f"{where}: preprocess names input {name!r}, inputs are {input_names}")
-    labels = manifest.get("labels")
-    if manifest["task"] == "classification" and labels:
-        for out in manifest["outputs"]:
-            classes = out["shape"][-1] if out["shape"] else None
-            if (
-                out["kind"] in ("logits", "probs")
-                and isinstance(classes, int)
-                and classes != len(labels)
-            ):
-                raise BundleError(
-                    f"{where}: output {out['name']!r} has {classes} classes but there are "
-                    f"{len(labels)} labels"
-                )
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One model input or output as the manifest declares it. Symbolic dims are strings."""
-
-    name: str
-    shape: tuple[int | str, ...]
-    dtype: str
-    layout: str | None = None
-    kind: str | None = None
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TensorSpec:
-        return cls(d["name"], tuple(d["shape"]), d["dtype"], d.get("layout"), d.get("kind"))
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """One model file of a bundle, with what the manifest says about it."""
-
-    file: str
-    path: Path
-    format: str
-    precision: str
-    sha256: str
-    opset: int | None = None
-    built_for: Mapping[str, Any] | None = None
 
 
 def _safe_extract(tar_path: Path, dest: Path) -> None:
@@ -224,85 +145,88 @@ class Bundle:
 
     def verify(self) -> None:
         """Checks that every listed file exists inside the bundle and matches its sha256."""
-        listed = [("artifact", a) for a in self.manifest["artifacts"]]
-        listed += [("file", f) for f in self.manifest.get("files", [])]
         root = self.root.resolve()
-        for what, entry in listed:
-            rel = check_relpath(entry["file"], what=f"{what} path")
+        for what, file, sha256 in self.view.listed():
+            rel = check_relpath(file, what=f"{what} path")
             path = self.root.joinpath(*rel.parts)
             if not path.is_file():
-                raise BundleError(f"{self.source}: {what} {entry['file']} is missing")
+                raise BundleError(f"{self.source}: {what} {file} is missing")
             if not path.resolve().is_relative_to(root):
-                raise BundleError(f"{self.source}: {what} {entry['file']} links outside the bundle")
+                raise BundleError(f"{self.source}: {what} {file} links outside the bundle")
             actual = sha256_file(path)
-            if actual != entry["sha256"]:
+            if actual != sha256:
                 raise BundleError(
-                    f"{self.source}: {what} {entry['file']} fails its checksum (sha256 "
-                    f"{actual[:16]}..., manifest says {entry['sha256'][:16]}...): the file was "
+                    f"{self.source}: {what} {file} fails its checksum (sha256 "
+                    f"{actual[:16]}..., manifest says {sha256[:16]}...): the file was "
                     "modified or corrupted; re-export or re-download the bundle"
                 )
 
     @property
+    def view(self) -> Manifest:
+        """Typed access to the manifest (mmedge.bundle.manifest)."""
+        return Manifest(self.manifest, self.root)
+
+    @property
     def name(self) -> str:
-        return self.manifest["name"]
+        return self.view.name
 
     @property
     def modality(self) -> str:
-        return self.manifest["modality"]
+        return self.view.modality
 
     @property
     def task(self) -> str:
-        return self.manifest["task"]
+        return self.view.task
 
     @property
     def labels(self) -> list[str]:
-        return list(self.manifest.get("labels", []))
+        return self.view.labels
+
+    @property
+    def schema_version(self) -> int:
+        return self.view.schema_version
 
     @property
     def inputs(self) -> list[TensorSpec]:
-        return [TensorSpec.from_dict(t) for t in self.manifest["inputs"]]
+        return self.view.inputs
 
     @property
     def outputs(self) -> list[TensorSpec]:
-        return [TensorSpec.from_dict(t) for t in self.manifest["outputs"]]
+        return self.view.outputs
 
     @property
     def artifacts(self) -> list[Artifact]:
-        return [
-            Artifact(
-                file=a["file"],
-                path=self.root.joinpath(*PurePosixPath(a["file"]).parts),
-                format=a["format"],
-                precision=a["precision"],
-                sha256=a["sha256"],
-                opset=a.get("opset"),
-                built_for=a.get("built_for"),
-            )
-            for a in self.manifest["artifacts"]
-        ]
+        return self.view.artifacts
+
+    @property
+    def files(self) -> list[FileEntry]:
+        """The bundle's non-model files (parity fixture, timing caches)."""
+        return self.view.files
 
     @property
     def reports(self) -> dict[str, Any]:
-        return self.manifest["reports"]
+        return self.view.reports
+
+    def parity(self, file: str) -> ParityStatus | None:
+        """The export-time parity of an artifact (None: none stored, as for engines)."""
+        return self.view.parity(file)
 
     def contents(self) -> dict[str, Path]:
         """Every artifact and file the manifest lists, by bundle-relative name: what
         mmedge.export.write_bundle needs to write this bundle again (e.g. as a .tar)."""
-        entries = [*self.manifest["artifacts"], *self.manifest.get("files", [])]
-        return {e["file"]: self.root.joinpath(*PurePosixPath(e["file"]).parts) for e in entries}
+        return {
+            **{a.file: a.path for a in self.artifacts},
+            **{f.file: f.path for f in self.files},
+        }
 
     def file(self, role: str) -> Path | None:
         """Path of the bundle file with this role (e.g. 'parity_inputs'), or None."""
-        for entry in self.manifest.get("files", []):
-            if entry["role"] == role:
-                return self.root.joinpath(*PurePosixPath(entry["file"]).parts)
-        return None
+        return next((f.path for f in self.files if f.role == role), None)
 
     def preprocess(self, input_name: str | None = None) -> Spec | None:
         """The preprocessing spec of an input (default: the first input), or None if the
         input takes tensors as they are."""
-        name = input_name or self.manifest["inputs"][0]["name"]
-        d = self.manifest["preprocess"].get(name)
+        name, d = self.view.preprocess_entry(input_name)
         if d is None:
             return None
         try:

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mmedge.bundle.reader import MANIFEST, Bundle, check_relpath, sha256_file, validate_manifest
+from mmedge.bundle.manifest import MANIFEST, validate_manifest
+from mmedge.bundle.reader import Bundle, check_relpath, sha256_file
 from mmedge.errors import BundleError
 
 

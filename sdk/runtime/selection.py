@@ -2,10 +2,12 @@
 
 Rules, in order:
 1. `artifact=FILE` runs exactly that file.
-2. backend 'auto' tries a TensorRT engine first when TensorRT is installed and the bundle has an
-   engine; an engine built for another TensorRT version or GPU is refused with the rebuild
-   command (EngineMismatchError), unless allow_fallback, which moves on to ONNX Runtime.
-3. ONNX Runtime runs an ONNX artifact of the requested precision; with precision=None, the
+2. backend 'auto' tries the installed backends in the registry's order (mmedge.runtime.backends:
+   TensorRT, then ONNX Runtime). A backend whose artifacts are tied to a machine (TensorRT
+   engines) takes the first one built for this one; one built for another TensorRT version or
+   GPU is refused with the rebuild command (EngineMismatchError), unless allow_fallback, which
+   moves on to the next backend.
+3. A portable artifact (ONNX) of the requested precision runs; with precision=None, the
    fastest artifact that passed its parity gates on this machine: timings stored in the bundle
    when this machine exported it, else cached from an earlier run here, else measured now
    (about a second per candidate) and cached. GPU providers never get the uint8-activation
@@ -23,13 +25,14 @@ import numpy as np
 
 from mmedge.bundle import Artifact, Bundle
 from mmedge.errors import BackendError
-from mmedge.runtime.backends import BACKEND_FORMATS, available_backends, create_backend
-from mmedge.runtime.tensorrt.engine import (
-    EngineMismatchError,
-    EngineTarget,
-    engine_problems,
-    rebuild_command,
+from mmedge.runtime import speed
+from mmedge.runtime.backends import (
+    BACKENDS,
+    available_backends,
+    backend_for,
+    create_backend,
 )
+from mmedge.runtime.tensorrt.engine import EngineMismatchError, Profile, rebuild_command
 
 log = logging.getLogger(__name__)
 
@@ -47,40 +50,18 @@ class Selection:
 def passed_gates(bundle: Bundle, artifact: Artifact) -> bool:
     """True unless the bundle's parity report says the artifact failed (engines, which have no
     export-time report, pass)."""
-    report = bundle.reports.get("parity", {}).get(artifact.file)
-    return True if report is None else bool(report.get("passed", True))
+    status = bundle.parity(artifact.file)
+    return True if status is None else status.passed
 
 
 def activation_type(bundle: Bundle, artifact: Artifact) -> str | None:
-    for entry in bundle.manifest["artifacts"]:
-        if entry["file"] == artifact.file:
-            return (entry.get("qdq") or {}).get("activations")
-    return None
+    """'int8' or 'uint8' for a Q/DQ int8 artifact, else None."""
+    return artifact.activations
 
 
-def _ort_providers(options: Mapping[str, Any]) -> list[str]:
-    requested = options.get("providers")
-    if requested:
-        return list(requested)
-    try:
-        from mmedge.runtime.backends.ort import choose_providers, import_onnxruntime
-
-        return choose_providers(import_onnxruntime().get_available_providers())
-    except BackendError:
-        return []
-
-
-def _engine_target(bundle: Bundle, artifact: Artifact) -> EngineTarget | None:
-    return EngineTarget.from_dict(artifact.built_for) if artifact.built_for else None
-
-
-def _check_engine(bundle: Bundle, artifact: Artifact) -> list[str]:
-    from mmedge.runtime.tensorrt.backend import current_target
-
-    built = _engine_target(bundle, artifact)
-    if built is None:
-        return ["the manifest does not say what the engine was built for"]
-    return engine_problems(built, current_target())
+def _devices(name: str, options: Mapping[str, Any]) -> list[str]:
+    """What backend `name` will run on with these options (ONNX Runtime: its providers)."""
+    return BACKENDS[name].devices_for(options)
 
 
 def _timing_input(bundle: Bundle) -> dict[str, np.ndarray] | None:
@@ -94,37 +75,43 @@ def _timing_input(bundle: Bundle) -> dict[str, np.ndarray] | None:
     return {bundle.inputs[0].name: np.ascontiguousarray(np.load(path, allow_pickle=False)[:1])}
 
 
-def _fastest(
-    bundle: Bundle, candidates: list[Artifact], options: Mapping[str, Any], providers: list[str]
-) -> tuple[Artifact, str]:
-    from mmedge.runtime import speed
+def _known_timing(
+    bundle: Bundle, artifact: Artifact, providers: list[str], threads: int | None
+) -> tuple[float, str] | None:
+    """(median ms, where it came from) when this machine timed the artifact before."""
+    entry = bundle.view.speed(artifact.file)
+    if (
+        entry
+        and entry.get("machine") == speed.machine_id()
+        and entry.get("providers") == providers
+        and entry.get("threads") == threads
+    ):
+        return float(entry["median_ms"]), "stored in the bundle by this machine"
+    hit = speed.cached(speed.cache_key(artifact.sha256, providers, threads))
+    return (hit.median_ms, "cached from an earlier run here") if hit is not None else None
 
+
+def _fastest(
+    bundle: Bundle,
+    name: str,
+    candidates: list[Artifact],
+    options: Mapping[str, Any],
+    providers: list[str],
+) -> tuple[Artifact, str]:
     threads = options.get("intra_op_threads")
-    here = speed.machine_id()
-    stored = bundle.reports.get("speed", {})
     timings: dict[str, float] = {}
     sources: set[str] = set()
     missing: list[Artifact] = []
     for artifact in candidates:
-        entry = stored.get(artifact.file)
-        if (
-            entry
-            and entry.get("machine") == here
-            and entry.get("providers") == providers
-            and entry.get("threads") == threads
-        ):
-            timings[artifact.file] = float(entry["median_ms"])
-            sources.add("stored in the bundle by this machine")
+        known = _known_timing(bundle, artifact, providers, threads)
+        if known is None:
+            missing.append(artifact)
             continue
-        hit = speed.cached(speed.cache_key(artifact.sha256, providers, threads))
-        if hit is not None:
-            timings[artifact.file] = hit.median_ms
-            sources.add("cached from an earlier run here")
-            continue
-        missing.append(artifact)
+        timings[artifact.file] = known[0]
+        sources.add(known[1])
     feeds = _timing_input(bundle) if missing else None
     if missing and feeds is not None:
-        backends = {a.file: create_backend("ort", a.path, **options) for a in missing}
+        backends = {a.file: create_backend(name, a.path, **options) for a in missing}
         try:
             measured = speed.time_backends(backends, feeds, warmup=3, rounds=4, calls=5)
         finally:
@@ -142,6 +129,64 @@ def _fastest(
     return best, f"fastest on this machine ({'; '.join(sorted(sources))}): {listing}"
 
 
+def _backends_to_try(backend: str, precision: str | None) -> tuple[list[str], list[str]]:
+    """(the backends to try in order, the installed ones); raises for bad arguments."""
+    if backend != "auto" and backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r}; known: {sorted(BACKENDS)} or 'auto'")
+    if precision is not None and precision not in PRECISIONS:
+        raise BackendError(f"precision must be one of {PRECISIONS} or None, got {precision!r}")
+    installed = available_backends()
+    if not installed:
+        raise BackendError(
+            "no inference backend is installed: pip install 'mmedge[ort]' (ONNX Runtime CPU) "
+            "or 'mmedge[ort-gpu]'"
+        )
+    names = installed if backend == "auto" else [backend]
+    for name in names:
+        if name not in installed:
+            raise BackendError(f"backend {name!r} is not installed here (installed: {installed})")
+    return names, installed
+
+
+def _problems(bundle: Bundle, name: str, artifact: Artifact) -> list[str]:
+    check = BACKENDS[name].artifact_problems
+    return check(bundle, artifact) if check is not None else []
+
+
+def _requested(bundle: Bundle, file: str, names: list[str], installed: list[str]) -> Selection:
+    """Rule 1: exactly the artifact named."""
+    chosen = next((a for a in bundle.artifacts if a.file == file), None)
+    if chosen is None:
+        have = [a.file for a in bundle.artifacts]
+        raise BackendError(f"{bundle.source} has no artifact {file!r} (has: {have})")
+    runner = backend_for(chosen.format, names)
+    if runner is None or runner not in installed:
+        raise BackendError(f"no installed backend runs {chosen.format} artifacts ({chosen.file})")
+    problems = _problems(bundle, runner, chosen)
+    if problems:
+        raise EngineMismatchError(_mismatch_message(bundle, chosen, problems))
+    return Selection(runner, chosen, "requested by file name")
+
+
+def _portable(
+    bundle: Bundle,
+    name: str,
+    pool: list[Artifact],
+    precision: str | None,
+    options: Mapping[str, Any],
+    fell_back: str,
+) -> Selection:
+    """Rule 3: the fastest gated artifact (GPU providers never take the uint8 int8 form)."""
+    devices = _devices(name, options)
+    if any(p in GPU_PROVIDERS for p in devices[:1]):
+        pool = [a for a in pool if a.activations != "uint8"] or pool
+    note = f" (fell back from TensorRT: {fell_back})" if fell_back else ""
+    if len(pool) == 1:
+        return Selection(name, pool[0], "the only matching artifact" + note)
+    best, why = _fastest(bundle, name, pool, options, devices)
+    return Selection(name, best, (f"{precision}: " if precision else "") + why + note)
+
+
 def select_artifact(
     bundle: Bundle,
     backend: str = "auto",
@@ -153,77 +198,36 @@ def select_artifact(
 ) -> Selection:
     """Picks (backend, artifact) by the rules in the module docstring."""
     options = dict(backend_options or {})
-    if backend != "auto" and backend not in BACKEND_FORMATS:
-        raise BackendError(
-            f"unknown backend {backend!r}; known: {sorted(BACKEND_FORMATS)} or 'auto'"
-        )
-    if precision is not None and precision not in PRECISIONS:
-        raise BackendError(f"precision must be one of {PRECISIONS} or None, got {precision!r}")
-    installed = available_backends()
-    names = installed if backend == "auto" else [backend]
-    if not installed:
-        raise BackendError(
-            "no inference backend is installed: pip install 'mmedge[ort]' (ONNX Runtime CPU) "
-            "or 'mmedge[ort-gpu]'"
-        )
-    artifacts = bundle.artifacts
+    names, installed = _backends_to_try(backend, precision)
     if artifact is not None:
-        chosen = next((a for a in artifacts if a.file == artifact), None)
-        if chosen is None:
-            raise BackendError(
-                f"{bundle.source} has no artifact {artifact!r} (has: {[a.file for a in artifacts]})"
-            )
-        runner = next((b for b in names if chosen.format in BACKEND_FORMATS[b]), None)
-        if runner is None or runner not in installed:
-            raise BackendError(
-                f"no installed backend runs {chosen.format} artifacts ({chosen.file})"
-            )
-        if chosen.format == "tensorrt":
-            problems = _check_engine(bundle, chosen)
-            if problems:
-                raise EngineMismatchError(_mismatch_message(bundle, chosen, problems))
-        return Selection(runner, chosen, "requested by file name")
-    have = ", ".join(f"{a.file} ({a.format}/{a.precision})" for a in artifacts)
+        return _requested(bundle, artifact, names, installed)
     refused: list[str] = []
     for name in names:
-        if name not in installed:
-            raise BackendError(f"backend {name!r} is not installed here (installed: {installed})")
-        formats = BACKEND_FORMATS[name]
         pool = [
             a
-            for a in artifacts
-            if a.format in formats
+            for a in bundle.artifacts
+            if a.format in BACKENDS[name].formats
             and (precision is None or a.precision == precision)
             and passed_gates(bundle, a)
         ]
         if not pool:
             continue
-        if name == "tensorrt":
-            for engine in pool:
-                problems = _check_engine(bundle, engine)
-                if not problems:
-                    return Selection(name, engine, "a TensorRT engine built for this GPU")
-                refused.append(_mismatch_message(bundle, engine, problems))
-            if not allow_fallback:
-                raise EngineMismatchError(
-                    "\n".join(refused)
-                    + "\n(pass allow_fallback=True / --allow-fallback to run the ONNX artifact on "
-                    "ONNX Runtime instead)"
-                )
-            continue
-        providers = _ort_providers(options)
-        if any(p in GPU_PROVIDERS for p in providers[:1]):
-            pool = [a for a in pool if activation_type(bundle, a) != "uint8"] or pool
-        fallback_note = f" (fell back from TensorRT: {refused[0]})" if refused else ""
-        if len(pool) == 1:
-            return Selection(name, pool[0], "the only matching artifact" + fallback_note)
-        if precision is None:
-            best, why = _fastest(bundle, pool, options, providers)
-            return Selection(name, best, why + fallback_note)
-        best, why = _fastest(bundle, pool, options, providers)
-        return Selection(name, best, f"{precision}: " + why + fallback_note)
+        if BACKENDS[name].artifact_problems is None:
+            return _portable(bundle, name, pool, precision, options, refused[0] if refused else "")
+        for candidate in pool:  # rule 2: an artifact built for this machine
+            problems = _problems(bundle, name, candidate)
+            if not problems:
+                return Selection(name, candidate, "a TensorRT engine built for this GPU")
+            refused.append(_mismatch_message(bundle, candidate, problems))
+        if not allow_fallback:
+            raise EngineMismatchError(
+                "\n".join(refused)
+                + "\n(pass allow_fallback=True / --allow-fallback to run the ONNX artifact on "
+                "ONNX Runtime instead)"
+            )
     if refused:
         raise EngineMismatchError("\n".join(refused))
+    have = ", ".join(f"{a.file} ({a.format}/{a.precision})" for a in bundle.artifacts)
     raise BackendError(
         f"{bundle.source}: no artifact for backend {backend!r}"
         + (f" at precision {precision}" if precision else "")
@@ -232,12 +236,7 @@ def select_artifact(
 
 
 def _mismatch_message(bundle: Bundle, engine: Artifact, problems: list[str]) -> str:
-    from mmedge.runtime.tensorrt.engine import Profile
-
-    profile = None
-    for entry in bundle.manifest["artifacts"]:
-        if entry["file"] == engine.file and entry.get("profile"):
-            profile = Profile.from_dict(entry["profile"])
+    profile = Profile.from_dict(engine.profile) if engine.profile else None
     return (
         f"{bundle.source}: engine {engine.file} cannot run here: {'; '.join(problems)}. "
         f"Rebuild it on this machine: {rebuild_command(bundle.source, engine.precision, profile)}"

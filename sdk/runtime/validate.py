@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from mmedge.bundle import Bundle
+from mmedge.bundle import Artifact, Bundle
 from mmedge.bundle.parity import ParityReport, ParityTolerance, compare
 from mmedge.errors import BundleError
-from mmedge.runtime.backends import BACKEND_FORMATS, available_backends, create_backend
+from mmedge.runtime.backends import available_backends, backend_for, create_backend
 
 
 @dataclass(frozen=True)
@@ -39,18 +39,10 @@ def stored_tolerance(
 ) -> ParityTolerance:
     """The tolerance the artifact's output was exported under (its parity report), else the
     default for its precision."""
-    entry = bundle.reports.get("parity", {}).get(artifact) or {}
-    stored = entry.get("outputs", {}).get(output or "") if "outputs" in entry else entry
-    if not stored:
+    status = bundle.parity(artifact)
+    if status is None:
         return ParityTolerance.for_precision(precision)
-    atol = stored.get("atol")
-    return ParityTolerance(
-        atol=float("inf") if atol is None else atol,
-        rtol=stored.get("rtol") or 0.0,
-        min_top1_agreement=stored.get("min_top1_agreement"),
-        min_mean_cosine=stored.get("min_mean_cosine"),
-        atol_fraction_of_max=stored.get("atol_fraction_of_max") or 0.0,
-    )
+    return status.tolerance(output or "", precision)
 
 
 def load_fixture(bundle: Bundle) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -73,12 +65,22 @@ def load_fixture(bundle: Bundle) -> tuple[dict[str, np.ndarray], dict[str, np.nd
     )
 
 
-def _max_batch(bundle: Bundle, file: str) -> int | None:
-    """The largest batch an engine's optimisation profile takes (None: not an engine)."""
-    for entry in bundle.manifest["artifacts"]:
-        if entry["file"] == file and entry.get("profile"):
-            return min(shapes["max"][0] for shapes in entry["profile"].values())
-    return None
+def _run_fixture(
+    runner: str, artifact: Artifact, inputs: dict[str, np.ndarray], options: dict[str, Any]
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """(outputs on the fixture inputs, what it ran on), in batches an engine's profile takes."""
+    engine = create_backend(runner, artifact.path, **options)
+    n = len(next(iter(inputs.values())))
+    step = artifact.max_batch or n
+    try:
+        parts = [
+            engine.infer({k: np.ascontiguousarray(v[s : s + step]) for k, v in inputs.items()})
+            for s in range(0, n, step)
+        ]
+        runs_on = list(engine.describe().get("providers", [runner]))
+    finally:
+        engine.close()
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, runs_on
 
 
 def validate_bundle(
@@ -89,30 +91,14 @@ def validate_bundle(
     names = available_backends() if backend == "auto" else [backend]
     checks = []
     for artifact in bundle.artifacts:
-        runner = next((b for b in names if artifact.format in BACKEND_FORMATS.get(b, ())), None)
+        runner = backend_for(artifact.format, names)
         if runner is None:
+            skipped = f"no backend here runs {artifact.format} (available: {names or 'none'})"
             checks.append(
-                ArtifactCheck(
-                    artifact.file,
-                    artifact.precision,
-                    None,
-                    [],
-                    skipped=f"no backend here runs {artifact.format} "
-                    f"(available: {names or 'none'})",
-                )
+                ArtifactCheck(artifact.file, artifact.precision, None, [], skipped=skipped)
             )
             continue
-        engine = create_backend(runner, artifact.path, **backend_options)
-        step = _max_batch(bundle, artifact.file) or len(next(iter(inputs.values())))
-        try:
-            parts = [
-                engine.infer({k: np.ascontiguousarray(v[s : s + step]) for k, v in inputs.items()})
-                for s in range(0, len(next(iter(inputs.values()))), step)
-            ]
-            candidate = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-            runs_on = list(engine.describe().get("providers", [runner]))
-        finally:
-            engine.close()
+        candidate, runs_on = _run_fixture(runner, artifact, inputs, backend_options)
         reports = {
             name: compare(
                 ref,

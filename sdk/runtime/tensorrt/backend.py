@@ -20,7 +20,12 @@ import numpy as np
 
 from mmedge.errors import BackendError
 from mmedge.runtime.backends.base import TensorInfo
-from mmedge.runtime.tensorrt.engine import EngineTarget, jetpack_release, l4t_release
+from mmedge.runtime.tensorrt.engine import (
+    EngineTarget,
+    engine_problems,
+    jetpack_release,
+    l4t_release,
+)
 
 
 def import_tensorrt() -> Any:
@@ -82,6 +87,14 @@ def current_target(device_id: int = 0) -> EngineTarget:
         l4t=l4t_release(),
         cuda=f"{version // 1000}.{(version % 1000) // 10}",
     )
+
+
+def engine_problems_here(artifact: Any, device_id: int = 0) -> list[str]:
+    """Why a bundle's engine (an Artifact with built_for) cannot run on this machine; empty
+    when it can."""
+    if not artifact.built_for:
+        return ["the manifest does not say what the engine was built for"]
+    return engine_problems(EngineTarget.from_dict(artifact.built_for), current_target(device_id))
 
 
 class _DeviceBuffer:

@@ -34,12 +34,9 @@ from mmedge.runtime.tensorrt.engine import (
 def onnx_source(bundle: Bundle, precision: str) -> str:
     """The ONNX artifact a TensorRT engine of `precision` is built from: for int8 the Q/DQ
     graph with int8 activations (TensorRT's explicit quantisation), never the uint8 CPU one."""
-    for entry in bundle.manifest["artifacts"]:
-        if entry["format"] != "onnx" or entry["precision"] != precision:
-            continue
-        if (entry.get("qdq") or {}).get("activations", "int8") != "int8":
-            continue
-        return entry["file"]
+    for a in bundle.artifacts:
+        if a.format == "onnx" and a.precision == precision and a.activations in (None, "int8"):
+            return a.file
     have = [f"{a.file} ({a.precision})" for a in bundle.artifacts]
     raise BundleError(
         f"{bundle.source} has no {precision} ONNX artifact to build from (has: {have}); "
