@@ -34,13 +34,13 @@ def arrays(draw, max_dims: int = 4, max_side: int = 40):
 
 @settings(settings.get_profile("fuzz"))
 @given(
-    fmt=st.integers(-1, 3),
+    fmt=st.sampled_from(["packed", "NV12", "I420", "nv21", ""]),
     planes=st.lists(arrays(), max_size=4),
     out=arrays(),
     rows=st.integers(0, 5),
     cols=st.integers(0, 6),
     roi=st.tuples(*[st.integers(-3, 50)] * 4),
-    interpolation=st.integers(-1, 3),
+    interpolation=st.sampled_from(["bilinear", "area", "bilinear_antialias", "nearest", ""]),
 )
 def test_resize_normalize(fmt, planes, out, rows, cols, roi, interpolation) -> None:
     weight = [[0.5] * cols for _ in range(rows)]
@@ -62,7 +62,7 @@ def test_resize_normalize(fmt, planes, out, rows, cols, roi, interpolation) -> N
     ow=st.integers(0, 30),
     dtype=st.sampled_from(DTYPES),
     roi=st.tuples(*[st.integers(-3, 35)] * 4),
-    interpolation=st.integers(0, 2),
+    interpolation=st.sampled_from(["bilinear", "area", "bilinear_antialias"]),
 )
 def test_resize_normalize_near_valid(h, w, c, oh, ow, dtype, roi, interpolation) -> None:
     """Shapes close to valid ones reach the kernels themselves; outputs must be finite."""
@@ -72,7 +72,7 @@ def test_resize_normalize_near_valid(h, w, c, oh, ow, dtype, roi, interpolation)
         out[:] = np.nan  # every element must be written
     weight = [[0.25] * min(c, 4)] * 3
     try:
-        C.resize_normalize(0, [src], out, weight, [0.0] * 3, [1.0] * 3, roi, interpolation)
+        C.resize_normalize("packed", [src], out, weight, [0.0] * 3, [1.0] * 3, roi, interpolation)
     except OK_ERRORS:
         return
     assert np.isfinite(out.astype(np.float64)).all()

@@ -170,7 +170,7 @@ def test_half_rounding_edge_cases() -> None:
     for v in values:
         out = np.empty((1, 1, 1), np.float16)
         C.resize_normalize(
-            0, [src], out, weight=[[1.0]], bias=[float(v)], pad=[0.0], roi=(0, 0, 1, 1)
+            "packed", [src], out, weight=[[1.0]], bias=[float(v)], pad=[0.0], roi=(0, 0, 1, 1)
         )
         with np.errstate(over="ignore"):  # overflow to inf is the expected result
             expected = np.float32(v).astype(np.float16)

@@ -1,15 +1,16 @@
 // Bindings of cpp_ext/include/mmedge/audio/*.h: feature extraction (batch and streaming), the
-// real FFT, mel filters and resampling. Parameters arrive as a dict (AudioSpec.kernel_params());
-// unknown keys and bad values raise ValueError naming them.
+// real FFT, mel filters and resampling. Parameters arrive as a dict (AudioSpec.kernel_params())
+// keyed by the names of MMEDGE_AUDIO_FEATURE_OPTIONS (exported as FEATURE_OPTIONS); unknown keys
+// and bad values raise ValueError naming them.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <complex>
-#include <map>
-#include <set>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bindings.h"
@@ -27,76 +28,66 @@ namespace {
 using audio::FeatureParams;
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
-template <typename E>
-E enum_from(const py::dict& d, const char* key, const std::map<std::string, E>& names, E fallback) {
-  if (!d.contains(key)) return fallback;
-  const std::string v = py::str(d[key]);
-  auto it = names.find(v);
-  if (it == names.end()) {
+// One option from the dict: enums by the names in audio::EnumNames, numbers and flags as such.
+template <typename T>
+T option_from(const py::handle& value, const char* key) {
+  if constexpr (std::is_enum_v<T>) {
+    const std::string v = py::str(value);
     std::string known;
-    for (const auto& [name, _] : names) known += (known.empty() ? "" : ", ") + name;
+    for (const auto& [name, e] : audio::EnumNames<T>::values) {
+      if (v == name) return e;
+      known += (known.empty() ? "" : ", ") + std::string(name);
+    }
     throw std::invalid_argument(std::string(key) + " must be one of " + known + ", got " + v);
+  } else {
+    return value.cast<T>();
   }
-  return it->second;
+}
+
+// The option macros name the enum types unqualified.
+using audio::Lifter, audio::LogMode, audio::MelFilters, audio::MelScale, audio::Padding,
+    audio::Window;
+
+template <typename T>
+void add_value_names(py::dict& d, const char* key) {
+  if constexpr (std::is_enum_v<T>) {
+    py::list names;
+    for (const auto& entry : audio::EnumNames<T>::values) names.append(entry.name);
+    d[key] = py::tuple(names);
+  }
+}
+
+// {option: its value names} for every enum option.
+py::dict option_values() {
+  py::dict d;
+#define MMEDGE_OPTION_VALUES(type, name, value) add_value_names<type>(d, #name);
+  MMEDGE_AUDIO_FEATURE_OPTIONS(MMEDGE_OPTION_VALUES)
+#undef MMEDGE_OPTION_VALUES
+  return d;
+}
+
+// The option names, in declaration order (AudioSpec.kernel_params() sends exactly these).
+std::vector<std::string> option_names() {
+  std::vector<std::string> names;
+#define MMEDGE_OPTION_NAME(type, name, value) names.emplace_back(#name);
+  MMEDGE_AUDIO_FEATURE_OPTIONS(MMEDGE_OPTION_NAME)
+#undef MMEDGE_OPTION_NAME
+  return names;
 }
 
 FeatureParams params_from(const py::dict& d) {
-  static const std::set<std::string> known = {
-      "sample_rate_hz",  "n_fft",       "win_length",   "hop_length", "window",
-      "window_periodic", "padding",     "sample_scale", "remove_dc",  "preemphasis",
-      "power",           "n_mels",      "fmin_hz",      "fmax_hz",    "mel_scale",
-      "mel_filters",     "slaney_norm", "log",          "log_floor",  "db_ref",
-      "n_mfcc",          "lifter",      "lifter_style", "use_energy", "energy_floor"};
+  static const std::vector<std::string> names = option_names();
   for (const auto& item : d) {
     const std::string key = py::str(item.first);
-    if (!known.count(key)) throw std::invalid_argument("unknown feature parameter " + key);
+    if (std::find(names.begin(), names.end(), key) == names.end()) {
+      throw std::invalid_argument("unknown feature parameter " + key);
+    }
   }
   FeatureParams p;
-  auto get = [&](const char* key, auto fallback) {
-    return d.contains(key) ? d[key].cast<decltype(fallback)>() : fallback;
-  };
-  p.sample_rate_hz = get("sample_rate_hz", p.sample_rate_hz);
-  p.n_fft = get("n_fft", p.n_fft);
-  p.win_length = get("win_length", p.win_length);
-  p.hop_length = get("hop_length", p.hop_length);
-  p.window = enum_from<audio::Window>(d, "window",
-                                      {{"hann", audio::Window::kHann},
-                                       {"hamming", audio::Window::kHamming},
-                                       {"povey", audio::Window::kPovey},
-                                       {"rectangular", audio::Window::kRectangular}},
-                                      p.window);
-  p.window_periodic = get("window_periodic", p.window_periodic);
-  p.padding = enum_from<audio::Padding>(d, "padding",
-                                        {{"center_zero", audio::Padding::kCenterZero},
-                                         {"center_reflect", audio::Padding::kCenterReflect},
-                                         {"snip_edges", audio::Padding::kSnipEdges}},
-                                        p.padding);
-  p.sample_scale = get("sample_scale", p.sample_scale);
-  p.remove_dc = get("remove_dc", p.remove_dc);
-  p.preemphasis = get("preemphasis", p.preemphasis);
-  p.power = get("power", p.power);
-  p.n_mels = get("n_mels", p.n_mels);
-  p.fmin_hz = get("fmin_hz", p.fmin_hz);
-  p.fmax_hz = get("fmax_hz", p.fmax_hz);
-  p.mel_scale = enum_from<audio::MelScale>(
-      d, "mel_scale", {{"slaney", audio::MelScale::kSlaney}, {"htk", audio::MelScale::kHtk}},
-      p.mel_scale);
-  p.mel_filters = enum_from<audio::MelFilters>(
-      d, "mel_filters",
-      {{"librosa", audio::MelFilters::kLibrosa}, {"kaldi", audio::MelFilters::kKaldi}},
-      p.mel_filters);
-  p.slaney_norm = get("slaney_norm", p.slaney_norm);
-  p.log_mode = enum_from<audio::LogMode>(
-      d, "log", {{"db", audio::LogMode::kDecibel}, {"ln", audio::LogMode::kNatural}}, p.log_mode);
-  p.log_floor = get("log_floor", p.log_floor);
-  p.db_ref = get("db_ref", p.db_ref);
-  p.n_mfcc = get("n_mfcc", p.n_mfcc);
-  p.lifter = get("lifter", p.lifter);
-  p.lifter_style = enum_from<audio::Lifter>(
-      d, "lifter_style", {{"kaldi", audio::Lifter::kKaldi}, {"librosa", audio::Lifter::kLibrosa}},
-      p.lifter_style);
-  p.use_energy = get("use_energy", p.use_energy);
-  p.energy_floor = get("energy_floor", p.energy_floor);
+#define MMEDGE_READ_OPTION(type, name, value) \
+  if (d.contains(#name)) p.name = option_from<type>(d[#name], #name);
+  MMEDGE_AUDIO_FEATURE_OPTIONS(MMEDGE_READ_OPTION)
+#undef MMEDGE_READ_OPTION
   const std::string err = audio::validate(p);
   if (!err.empty()) throw std::invalid_argument(err);
   return p;
@@ -228,6 +219,8 @@ class PyResampler {
 }  // namespace
 
 void bind_audio(py::module_& m) {
+  m.attr("FEATURE_OPTIONS") = py::tuple(py::cast(option_names()));
+  m.attr("FEATURE_OPTION_VALUES") = option_values();
   py::class_<PyFeatureExtractor>(m, "FeatureExtractor",
                                  "Batch log-mel / MFCC for one parameter set (a dict).")
       .def(py::init<const py::dict&>(), py::arg("params"))

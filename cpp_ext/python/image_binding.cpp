@@ -44,10 +44,35 @@ std::string shape_text(const std::vector<int64_t>& shape) {
     if (!(ok)) throw std::invalid_argument(std::string(message)); \
   } while (0)
 
-PixelFormat format_from_code(int code) {
-  MMEDGE_REQUIRE(code >= 0 && code <= 2,
-                 "format must be 0 (packed), 1 (NV12) or 2 (I420), got " + std::to_string(code));
-  return static_cast<PixelFormat>(code);
+// The names Python passes (ImageSpec's spellings; exported as PLANE_LAYOUTS / INTERPOLATIONS).
+template <typename E>
+struct Named {
+  const char* name;
+  E value;
+};
+constexpr Named<PixelFormat> kPlaneLayouts[] = {
+    {"packed", PixelFormat::kPacked}, {"NV12", PixelFormat::kNV12}, {"I420", PixelFormat::kI420}};
+constexpr Named<image::Interpolation> kInterpolations[] = {
+    {"bilinear", image::Interpolation::kBilinear},
+    {"area", image::Interpolation::kArea},
+    {"bilinear_antialias", image::Interpolation::kBilinearAntialias}};
+
+template <typename E, size_t N>
+E from_name(const std::string& name, const Named<E> (&table)[N], const char* what) {
+  std::string known;
+  for (const auto& entry : table) {
+    if (name == entry.name) return entry.value;
+    known += (known.empty() ? "" : ", ") + std::string(entry.name);
+  }
+  throw std::invalid_argument(std::string(what) + " must be one of " + known + ", got '" + name +
+                              "'");
+}
+
+template <typename E, size_t N>
+py::tuple names_of(const Named<E> (&table)[N]) {
+  py::list names;
+  for (const auto& entry : table) names.append(entry.name);
+  return py::tuple(names);
 }
 
 image::Plane plane_of(const PlaneDesc& d) {
@@ -141,7 +166,7 @@ int64_t element_stride(int64_t bytes, int64_t itemsize, const char* what) {
 // Colour matrix, bias, pad, region and interpolation, common to the CPU and CUDA entry points.
 void fill_common(ResizeNormalizeParams& p, const std::vector<std::vector<float>>& weight,
                  const std::vector<float>& bias, const std::vector<float>& pad,
-                 const std::array<int, 4>& roi, int interpolation) {
+                 const std::array<int, 4>& roi, const std::string& interpolation) {
   const size_t n = weight.size();
   MMEDGE_REQUIRE(n >= 1 && n <= static_cast<size_t>(image::kMaxChannels) && bias.size() == n &&
                      pad.size() == n,
@@ -159,10 +184,7 @@ void fill_common(ResizeNormalizeParams& p, const std::vector<std::vector<float>>
     p.norm.pad[c] = pad[c];
   }
   p.roi = image::Roi{roi[0], roi[1], roi[2], roi[3]};
-  MMEDGE_REQUIRE(interpolation >= 0 && interpolation <= 2,
-                 "interpolation must be 0 (bilinear), 1 (area) or 2 (bilinear_antialias), got " +
-                     std::to_string(interpolation));
-  p.interpolation = static_cast<image::Interpolation>(interpolation);
+  p.interpolation = from_name(interpolation, kInterpolations, "interpolation");
 }
 
 void set_dst_geometry(ResizeNormalizeParams& p, const std::vector<int64_t>& shape,
@@ -185,15 +207,15 @@ void set_dst_geometry(ResizeNormalizeParams& p, const std::vector<int64_t>& shap
   p.dst.row_stride = element_stride(strides[1], itemsize, "row");
 }
 
-ResizeNormalizeParams host_params(int format, const std::vector<py::array>& planes, py::array& out,
-                                  const std::vector<std::vector<float>>& weight,
+ResizeNormalizeParams host_params(const std::string& format, const std::vector<py::array>& planes,
+                                  py::array& out, const std::vector<std::vector<float>>& weight,
                                   const std::vector<float>& bias, const std::vector<float>& pad,
-                                  const std::array<int, 4>& roi, int interpolation,
+                                  const std::array<int, 4>& roi, const std::string& interpolation,
                                   bool fill_border = true) {
   std::vector<PlaneDesc> descs;
   for (size_t i = 0; i < planes.size(); ++i) descs.push_back(host_plane(planes[i], i));
   ResizeNormalizeParams p;
-  p.src = source_from_planes(format_from_code(format), descs);
+  p.src = source_from_planes(from_name(format, kPlaneLayouts, "format"), descs);
   MMEDGE_REQUIRE(out.dtype().kind() == 'f' && (out.itemsize() == 4 || out.itemsize() == 2),
                  "out must be float32 or float16, got " + std::string(py::str(out.dtype())));
   MMEDGE_REQUIRE(out.writeable(), "out is read-only");
@@ -212,35 +234,37 @@ ResizeNormalizeParams host_params(int format, const std::vector<py::array>& plan
   return p;
 }
 
-void resize_normalize(int format, const std::vector<py::array>& planes, py::array& out,
-                      const std::vector<std::vector<float>>& weight, const std::vector<float>& bias,
-                      const std::vector<float>& pad, const std::array<int, 4>& roi,
-                      int interpolation, bool fill_border) {
+void resize_normalize(const std::string& format, const std::vector<py::array>& planes,
+                      py::array& out, const std::vector<std::vector<float>>& weight,
+                      const std::vector<float>& bias, const std::vector<float>& pad,
+                      const std::array<int, 4>& roi, const std::string& interpolation,
+                      bool fill_border) {
   const ResizeNormalizeParams p =
       host_params(format, planes, out, weight, bias, pad, roi, interpolation, fill_border);
   py::gil_scoped_release release;
   image::resize_normalize_cpu(p);
 }
 
-std::string cpu_driver(int format, const std::vector<py::array>& planes, py::array& out,
-                       const std::vector<std::vector<float>>& weight,
+std::string cpu_driver(const std::string& format, const std::vector<py::array>& planes,
+                       py::array& out, const std::vector<std::vector<float>>& weight,
                        const std::vector<float>& bias, const std::vector<float>& pad,
-                       const std::array<int, 4>& roi, int interpolation) {
+                       const std::array<int, 4>& roi, const std::string& interpolation) {
   return image::cpu_driver_name(
       host_params(format, planes, out, weight, bias, pad, roi, interpolation));
 }
 
 #if defined(MMEDGE_WITH_CUDA)
-void resize_normalize_cuda(int format, const std::vector<PlaneDesc>& planes, uintptr_t out_ptr,
-                           const std::string& out_dtype, const std::vector<int64_t>& out_shape,
+void resize_normalize_cuda(const std::string& format, const std::vector<PlaneDesc>& planes,
+                           uintptr_t out_ptr, const std::string& out_dtype,
+                           const std::vector<int64_t>& out_shape,
                            const std::vector<int64_t>& out_strides,
                            const std::vector<std::vector<float>>& weight,
                            const std::vector<float>& bias, const std::vector<float>& pad,
-                           const std::array<int, 4>& roi, int interpolation, int batch,
-                           int64_t src_image_stride, int64_t dst_image_stride, uintptr_t stream,
-                           bool fill_border) {
+                           const std::array<int, 4>& roi, const std::string& interpolation,
+                           int batch, int64_t src_image_stride, int64_t dst_image_stride,
+                           uintptr_t stream, bool fill_border) {
   ResizeNormalizeParams p;
-  p.src = source_from_planes(format_from_code(format), planes);
+  p.src = source_from_planes(from_name(format, kPlaneLayouts, "format"), planes);
   MMEDGE_REQUIRE(out_ptr != 0, "out is null");
   p.dst.data = reinterpret_cast<void*>(out_ptr);
   p.dst.type = out_type_from_name(out_dtype);
@@ -264,17 +288,19 @@ void resize_normalize_cuda(int format, const std::vector<PlaneDesc>& planes, uin
 
 void bind_image(py::module_& m) {
   constexpr const char* kArgsDoc = R"doc(
-format: 0 packed (GRAY/BGR/RGB/BGRA/RGBA: planes = [uint8 (H, W, C)]), 1 NV12 (planes =
-    [Y (H, W), UV (H/2, W/2, 2)]), 2 I420 (planes = [Y (H, W), U (H/2, W/2), V (H/2, W/2)]);
+format: 'packed' (GRAY/BGR/RGB/BGRA/RGBA: planes = [uint8 (H, W, C)]), 'NV12' (planes =
+    [Y (H, W), UV (H/2, W/2, 2)]), 'I420' (planes = [Y (H, W), U (H/2, W/2), V (H/2, W/2)]);
     any strides. YUV sources give the values R, G, B, Y (BT.601 limited range, as cv::cvtColor).
 out: float32 or float16 (C_out, H_out, W_out) with contiguous rows, written in place.
 weight (C_out rows of up to 4), bias, pad: out[c] = sum_k weight[c][k] * v[k] + bias[c] inside
     roi = (x, y, width, height) px of the output, pad[c] outside it.
-interpolation: 0 bilinear (OpenCV INTER_LINEAR), 1 area (OpenCV INTER_AREA), 2 antialiased
-    bilinear (PIL BILINEAR, torchvision antialias=True).)doc";
+interpolation: 'bilinear' (OpenCV INTER_LINEAR), 'area' (OpenCV INTER_AREA),
+    'bilinear_antialias' (PIL BILINEAR, torchvision antialias=True).)doc";
+  m.attr("PLANE_LAYOUTS") = names_of(kPlaneLayouts);
+  m.attr("INTERPOLATIONS") = names_of(kInterpolations);
   m.def("resize_normalize", &resize_normalize, py::arg("format"), py::arg("planes"), py::arg("out"),
         py::arg("weight"), py::arg("bias"), py::arg("pad"), py::arg("roi"),
-        py::arg("interpolation") = 0, py::arg("fill_border") = true,
+        py::arg("interpolation") = "bilinear", py::arg("fill_border") = true,
         (std::string("Fused resize + colour + normalise + HWC -> CHW on the CPU; releases the "
                      "GIL. fill_border=False writes the resize region only, for an out that "
                      "already holds the border.\n") +
@@ -282,7 +308,7 @@ interpolation: 0 bilinear (OpenCV INTER_LINEAR), 1 area (OpenCV INTER_AREA), 2 a
             .c_str());
   m.def("cpu_driver", &cpu_driver, py::arg("format"), py::arg("planes"), py::arg("out"),
         py::arg("weight"), py::arg("bias"), py::arg("pad"), py::arg("roi"),
-        py::arg("interpolation") = 0,
+        py::arg("interpolation") = "bilinear",
         "Name of the CPU driver resize_normalize would use: 'avx2', 'scalar' or 'separable'.");
   m.def("cpu_simd", &image::best_cpu_driver,
         "The best CPU driver of this build on this CPU: 'avx2' or 'scalar'.");
@@ -304,8 +330,9 @@ interpolation: 0 bilinear (OpenCV INTER_LINEAR), 1 area (OpenCV INTER_AREA), 2 a
   m.def("resize_normalize_cuda", &resize_normalize_cuda, py::arg("format"), py::arg("planes"),
         py::arg("out_ptr"), py::arg("out_dtype"), py::arg("out_shape"), py::arg("out_strides"),
         py::arg("weight"), py::arg("bias"), py::arg("pad"), py::arg("roi"),
-        py::arg("interpolation") = 0, py::arg("batch") = 1, py::arg("src_image_stride") = 0,
-        py::arg("dst_image_stride") = 0, py::arg("stream") = 0, py::arg("fill_border") = true,
+        py::arg("interpolation") = "bilinear", py::arg("batch") = 1,
+        py::arg("src_image_stride") = 0, py::arg("dst_image_stride") = 0, py::arg("stream") = 0,
+        py::arg("fill_border") = true,
         (std::string("resize_normalize on the GPU for `batch` images: planes are PlaneDesc of "
                      "device memory, image i is offset by i * src_image_stride bytes (every "
                      "plane) and i * dst_image_stride bytes (out); launched on `stream` (a "

@@ -21,8 +21,12 @@ from mmedge.preprocess.audio import audio as audio_input
 from mmedge.preprocess.spec import register_spec
 
 FLT_EPSILON = float(np.finfo(np.float32).eps)
-WINDOWS = ("hann", "hamming", "povey", "rectangular")
-PADDINGS = ("center_zero", "center_reflect", "snip_edges")
+# The values of the kernel's enum options, as it names them (declared once, in the binding).
+OPTION_VALUES: dict[str, tuple[str, ...]] = {
+    k: tuple(v) for k, v in C.FEATURE_OPTION_VALUES.items()
+}
+WINDOWS = OPTION_VALUES["window"]
+PADDINGS = OPTION_VALUES["padding"]
 FEATURES = ("mfcc", "logmel")
 LAYOUTS = ("NTF", "NFT", "N1FT")
 
@@ -88,16 +92,7 @@ class AudioSpec:
         require_positive_ints(
             self, ("sample_rate_hz", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc")
         )
-        for name, allowed in (
-            ("window", WINDOWS),
-            ("padding", PADDINGS),
-            ("feature", FEATURES),
-            ("layout", LAYOUTS),
-            ("mel_scale", ("slaney", "htk")),
-            ("mel_filters", ("librosa", "kaldi")),
-            ("log", ("db", "ln")),
-            ("lifter_style", ("kaldi", "librosa")),
-        ):
+        for name, allowed in (*OPTION_VALUES.items(), ("feature", FEATURES), ("layout", LAYOUTS)):
             if getattr(self, name) not in allowed:
                 raise PreprocessError(
                     f"AudioSpec.{name} must be one of {', '.join(allowed)}, "
@@ -272,34 +267,11 @@ class AudioSpec:
         return {"NTF": (1, t, f), "NFT": (1, f, t), "N1FT": (1, 1, f, t)}[self.layout]
 
     def kernel_params(self) -> dict[str, Any]:
-        """The dict mmedge._C's feature kernels take."""
-        return {
-            "sample_rate_hz": float(self.sample_rate_hz),
-            "n_fft": self.n_fft,
-            "win_length": self.win_length,
-            "hop_length": self.hop_length,
-            "window": self.window,
-            "window_periodic": self.window_periodic,
-            "padding": self.padding,
-            "sample_scale": float(self.sample_scale),
-            "remove_dc": self.remove_dc,
-            "preemphasis": float(self.preemphasis),
-            "power": float(self.power),
-            "n_mels": self.n_mels,
-            "fmin_hz": float(self.fmin_hz),
-            "fmax_hz": float(self.fmax_resolved_hz),
-            "mel_scale": self.mel_scale,
-            "mel_filters": self.mel_filters,
-            "slaney_norm": self.slaney_norm,
-            "log": self.log,
-            "log_floor": float(self.log_floor),
-            "db_ref": float(self.db_ref),
-            "n_mfcc": self.n_mfcc,
-            "lifter": float(self.lifter),
-            "lifter_style": self.lifter_style,
-            "use_energy": self.use_energy,
-            "energy_floor": float(self.energy_floor),
-        }
+        """The dict mmedge._C's feature kernels take: every option the kernel declares
+        (C.FEATURE_OPTIONS, the fields of the same names), fmax_hz resolved to Hz."""
+        params = {name: getattr(self, name) for name in C.FEATURE_OPTIONS}
+        params["fmax_hz"] = float(self.fmax_resolved_hz)
+        return params
 
     # -- the Spec protocol (mmedge.preprocess.spec) --------------------------------------------
 

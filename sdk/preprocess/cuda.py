@@ -16,7 +16,7 @@ import numpy as np
 
 from mmedge._ext import C
 from mmedge.errors import BackendError, PreprocessError
-from mmedge.preprocess.image_formats import INTERPOLATIONS, YUV_FORMATS, kernel_arguments
+from mmedge.preprocess.image_formats import PACKED, YUV_FORMATS, kernel_arguments
 
 _HOST_TO_DEVICE, _DEVICE_TO_HOST = 1, 2
 
@@ -110,8 +110,8 @@ def _plane_desc(ptr: int, shape: tuple[int, ...], strides: tuple[int, ...]) -> A
     return C.PlaneDesc(ptr, list(shape), list(strides))
 
 
-def _device_planes(view: DeviceView, spec: Any, batched: bool) -> tuple[int, list[Any], int]:
-    """(format code, PlaneDesc list, bytes between images) of one device frame, or of image 0
+def _device_planes(view: DeviceView, spec: Any, batched: bool) -> tuple[str, list[Any], int]:
+    """(plane layout, PlaneDesc list, bytes between images) of one device frame, or of image 0
     of an (N, ...) batch."""
     shape, strides, image_stride = view.shape, view.strides, 0
     if batched:
@@ -128,13 +128,14 @@ def _device_planes(view: DeviceView, spec: Any, batched: bool) -> tuple[int, lis
         y = _plane_desc(view.ptr, (h, w), (rs, cs))
         chroma = view.ptr + h * rs
         if spec.input_format == "NV12":
-            return 1, [y, _plane_desc(chroma, (h // 2, w // 2, 2), (rs, 2 * cs, cs))], image_stride
+            uv = _plane_desc(chroma, (h // 2, w // 2, 2), (rs, 2 * cs, cs))
+            return "NV12", [y, uv], image_stride
         if rs != w * cs:
             raise PreprocessError("a device I420 frame must have unpadded rows")
         n = (h // 2) * (w // 2) * cs
         u = _plane_desc(chroma, (h // 2, w // 2), (w // 2 * cs, cs))
         v = _plane_desc(chroma + n, (h // 2, w // 2), (w // 2 * cs, cs))
-        return 2, [y, u, v], image_stride
+        return "I420", [y, u, v], image_stride
     if len(shape) == 2:
         shape, strides = (*shape, 1), (*strides, 1)
     if len(shape) != 3:
@@ -144,7 +145,7 @@ def _device_planes(view: DeviceView, spec: Any, batched: bool) -> tuple[int, lis
             f"device image has {shape[2]} channels, spec.input_format {spec.input_format} "
             f"expects {spec.input_channels}"
         )
-    return 0, [_plane_desc(view.ptr, shape, strides)], image_stride
+    return PACKED, [_plane_desc(view.ptr, shape, strides)], image_stride
 
 
 def _launch(
@@ -183,7 +184,7 @@ def _launch(
             bias=bias,
             pad=pad,
             roi=spec.resize_region(w, h),
-            interpolation=INTERPOLATIONS[spec.interpolation],
+            interpolation=spec.interpolation,
             batch=n,
             src_image_stride=image_stride,
             dst_image_stride=dst.strides[0] if len(dst.shape) == 4 else 0,

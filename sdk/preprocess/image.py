@@ -15,7 +15,7 @@ import numpy as np
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
 from mmedge.preprocess import cuda
-from mmedge.preprocess.image_formats import INTERPOLATIONS, YUV_FORMATS, kernel_arguments
+from mmedge.preprocess.image_formats import PACKED, YUV_FORMATS, kernel_arguments
 
 if TYPE_CHECKING:
     from mmedge.preprocess.image_spec import ImageSpec
@@ -92,11 +92,11 @@ def _yuv_planes(frame: Any, fmt: str, what: str) -> list[np.ndarray]:
     return [y, chroma[:n].reshape(h // 2, w // 2), chroma[n:].reshape(h // 2, w // 2)]
 
 
-def source_planes(frame: Any, spec: ImageSpec, what: str = "image") -> tuple[int, list[Any]]:
+def source_planes(frame: Any, spec: ImageSpec, what: str = "image") -> tuple[str, list[Any]]:
     """(format code, planes) of a host frame, checked against the spec."""
     if spec.input_format in YUV_FORMATS:
-        return YUV_FORMATS[spec.input_format], _yuv_planes(frame, spec.input_format, what)
-    return 0, _packed_planes(frame, spec, what)
+        return spec.input_format, _yuv_planes(frame, spec.input_format, what)
+    return PACKED, _packed_planes(frame, spec, what)
 
 
 def _check_out(out: Any, shape: tuple[int, ...], spec: ImageSpec) -> None:
@@ -125,7 +125,7 @@ def _run_cpu(
             bias,
             pad,
             spec.resize_region(width, height),
-            INTERPOLATIONS[spec.interpolation],
+            spec.interpolation,
             fill_border,
         )
     except ValueError as exc:  # the kernel's own argument check

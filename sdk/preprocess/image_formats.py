@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mmedge._ext import C
+
 if TYPE_CHECKING:
     from mmedge.preprocess.image_spec import ImageSpec
 
@@ -24,8 +26,12 @@ SOURCE_VALUES: dict[str, str] = {
     "I420": "RGBY",
 }
 OUTPUT_FORMATS: dict[str, str] = {"GRAY": "Y", "BGR": "BGR", "RGB": "RGB"}
-YUV_FORMATS = {"NV12": 1, "I420": 2}
-INTERPOLATIONS = {"bilinear": 0, "area": 1, "bilinear_antialias": 2}
+# Planar camera formats: the kernel reads them as planes of the same names (C.PLANE_LAYOUTS);
+# every other input format is one packed plane.
+YUV_FORMATS = ("NV12", "I420")
+PACKED = "packed"
+# The kernel's resampling modes, by the names it takes (declared in the binding).
+INTERPOLATIONS: tuple[str, ...] = tuple(C.INTERPOLATIONS)
 LETTERBOX_STYLES = ("opencv", "ultralytics")
 DTYPES = ("float32", "float16")
 LAYOUTS = ("NCHW",)

@@ -109,10 +109,10 @@ def source_values(frame: Any, spec: ImageSpec) -> np.ndarray:
     """(H, W, V) float64 values of every source pixel: packed channels, or R, G, B, Y for NV12
     and I420 (chroma shared by each 2x2 block, BT.601 limited range, clamped to 0..255)."""
     fmt, planes = source_planes(frame, spec)
-    if fmt == 0:
+    if fmt == "packed":
         return planes[0].astype(np.float64)
     y = planes[0].astype(np.float64)
-    if fmt == 1:
+    if fmt == "NV12":
         u, v = planes[1][..., 0], planes[1][..., 1]
     else:
         u, v = planes[1], planes[2]

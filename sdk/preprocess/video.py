@@ -18,7 +18,7 @@ from mmedge.errors import PreprocessError
 from mmedge.preprocess import cuda
 from mmedge.preprocess._checks import require_positive_ints
 from mmedge.preprocess.image import _on_device, source_planes
-from mmedge.preprocess.image_formats import INTERPOLATIONS, kernel_arguments
+from mmedge.preprocess.image_formats import kernel_arguments
 from mmedge.preprocess.image_spec import ImageSpec
 from mmedge.preprocess.spec import register_spec
 
@@ -169,7 +169,7 @@ class FrameStack:
                 bias,
                 pad,
                 spec.resize_region(width, height),
-                INTERPOLATIONS[spec.interpolation],
+                spec.interpolation,
             )
         except ValueError as exc:
             raise PreprocessError(f"frame: {exc}") from exc

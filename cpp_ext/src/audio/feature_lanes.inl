@@ -304,7 +304,7 @@ struct Lanes {
     }
     const MelFilterBank& fb = pl.tables.mel;
     const V floor = Ops::set1(p.log_floor);
-    const bool db = p.log_mode == LogMode::kDecibel;
+    const bool db = p.log == LogMode::kDecibel;
     const V db_scale = Ops::set1(static_cast<float>(10.0 / std::log(10.0)));
     const V db_offset = Ops::set1(-10.0f * std::log10(std::max(p.log_floor, p.db_ref)));
     for (int b = 0; b < p.n_mels; ++b) {

@@ -160,7 +160,7 @@ __global__ void gpuLogMel(const float* samples, int64_t sample_stride, FeaturePa
     }
   }
   __syncthreads();
-  const bool db = p.log_mode == LogMode::kDecibel;
+  const bool db = p.log == LogMode::kDecibel;
   const float db_offset = -10.0f * log10f(fmaxf(p.log_floor, p.db_ref));
   float* row = logmel + (batch * geo.frames + frame) * p.n_mels;
   for (int b = threadIdx.x; b < p.n_mels; b += blockDim.x) {

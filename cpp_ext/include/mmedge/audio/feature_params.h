@@ -32,32 +32,98 @@ enum class Lifter : int {
   kLibrosa = 1,  // c[i] *= 1 + L/2 sin(pi (i + 1) / L)
 };
 
+// Every option of the feature pipeline, declared once: X(type, name, default). FeatureParams
+// declares them; the Python binding reads them by these names, which are AudioSpec's field
+// names, so an option is added here and in AudioSpec and nowhere else. Units and meanings:
+//   sample_rate_hz   Hz
+//   n_fft            FFT size, samples (any size; powers of two are fastest)
+//   win_length       analysis window, samples (<= n_fft)
+//   hop_length       frame shift, samples
+//   window_periodic  periodic (scipy fftbins=True) or symmetric window
+//   sample_scale     samples are multiplied by this first (Kaldi: 32768 for int16)
+//   remove_dc        subtract each frame's mean (Kaldi)
+//   preemphasis      x[i] -= k x[i-1] within each frame (Kaldi: 0.97)
+//   power            2: power spectrum, 1: magnitude
+//   fmin_hz, fmax_hz lower and (resolved) upper mel edge, Hz
+//   slaney_norm      librosa norm="slaney": triangles of equal area
+//   log_floor        amin (decibel) or floor (natural)
+//   db_ref           decibel reference power
+//   lifter           cepstral lifter L; 0 = none
+//   use_energy       C0 := ln(max(frame energy, FLT_EPSILON)) before pre-emphasis
+//   energy_floor     Kaldi energy_floor (linear); 0 = none
+#define MMEDGE_AUDIO_FEATURE_OPTIONS(X)            \
+  X(double, sample_rate_hz, 16000.0)               \
+  X(int, n_fft, 512)                               \
+  X(int, win_length, 400)                          \
+  X(int, hop_length, 160)                          \
+  X(Window, window, Window::kHann)                 \
+  X(bool, window_periodic, true)                   \
+  X(Padding, padding, Padding::kCenterZero)        \
+  X(float, sample_scale, 1.0f)                     \
+  X(bool, remove_dc, false)                        \
+  X(float, preemphasis, 0.0f)                      \
+  X(float, power, 2.0f)                            \
+  X(int, n_mels, 40)                               \
+  X(double, fmin_hz, 0.0)                          \
+  X(double, fmax_hz, 8000.0)                       \
+  X(MelScale, mel_scale, MelScale::kSlaney)        \
+  X(MelFilters, mel_filters, MelFilters::kLibrosa) \
+  X(bool, slaney_norm, true)                       \
+  X(LogMode, log, LogMode::kDecibel)               \
+  X(float, log_floor, 1e-10f)                      \
+  X(float, db_ref, 1.0f)                           \
+  X(int, n_mfcc, 13)                               \
+  X(float, lifter, 0.0f)                           \
+  X(Lifter, lifter_style, Lifter::kLibrosa)        \
+  X(bool, use_energy, false)                       \
+  X(float, energy_floor, 0.0f)
+
+// The names of each enum's values as AudioSpec and the manifest spell them.
+template <typename E>
+struct NamedValue {
+  const char* name;
+  E value;
+};
+template <typename E>
+struct EnumNames;
+template <>
+struct EnumNames<Window> {
+  static constexpr NamedValue<Window> values[] = {{"hann", Window::kHann},
+                                                  {"hamming", Window::kHamming},
+                                                  {"povey", Window::kPovey},
+                                                  {"rectangular", Window::kRectangular}};
+};
+template <>
+struct EnumNames<Padding> {
+  static constexpr NamedValue<Padding> values[] = {{"center_zero", Padding::kCenterZero},
+                                                   {"center_reflect", Padding::kCenterReflect},
+                                                   {"snip_edges", Padding::kSnipEdges}};
+};
+template <>
+struct EnumNames<MelScale> {
+  static constexpr NamedValue<MelScale> values[] = {{"slaney", MelScale::kSlaney},
+                                                    {"htk", MelScale::kHtk}};
+};
+template <>
+struct EnumNames<MelFilters> {
+  static constexpr NamedValue<MelFilters> values[] = {{"librosa", MelFilters::kLibrosa},
+                                                      {"kaldi", MelFilters::kKaldi}};
+};
+template <>
+struct EnumNames<LogMode> {
+  static constexpr NamedValue<LogMode> values[] = {{"db", LogMode::kDecibel},
+                                                   {"ln", LogMode::kNatural}};
+};
+template <>
+struct EnumNames<Lifter> {
+  static constexpr NamedValue<Lifter> values[] = {{"kaldi", Lifter::kKaldi},
+                                                  {"librosa", Lifter::kLibrosa}};
+};
+
 struct FeatureParams {
-  double sample_rate_hz = 16000.0;
-  int n_fft = 512;       // FFT size, samples (any size; powers of two are fastest)
-  int win_length = 400;  // analysis window, samples (<= n_fft)
-  int hop_length = 160;  // frame shift, samples
-  Window window = Window::kHann;
-  bool window_periodic = true;  // periodic (scipy fftbins=True) or symmetric
-  Padding padding = Padding::kCenterZero;
-  float sample_scale = 1.0f;  // samples are multiplied by this first (Kaldi: 32768 for int16)
-  bool remove_dc = false;     // subtract each frame's mean (Kaldi)
-  float preemphasis = 0.0f;   // x[i] -= k x[i-1] within each frame (Kaldi: 0.97)
-  float power = 2.0f;         // 2: power spectrum, 1: magnitude
-  int n_mels = 40;
-  double fmin_hz = 0.0;
-  double fmax_hz = 8000.0;  // resolved upper edge, Hz
-  MelScale mel_scale = MelScale::kSlaney;
-  MelFilters mel_filters = MelFilters::kLibrosa;
-  bool slaney_norm = true;  // librosa norm="slaney": triangles of equal area
-  LogMode log_mode = LogMode::kDecibel;
-  float log_floor = 1e-10f;  // amin (decibel) or floor (natural)
-  float db_ref = 1.0f;       // decibel reference power
-  int n_mfcc = 13;
-  float lifter = 0.0f;  // cepstral lifter L; 0 = none
-  Lifter lifter_style = Lifter::kLibrosa;
-  bool use_energy = false;    // C0 := ln(max(frame energy, FLT_EPSILON)) before pre-emphasis
-  float energy_floor = 0.0f;  // Kaldi energy_floor (linear); 0 = none
+#define MMEDGE_DECLARE_OPTION(type, name, value) type name = value;
+  MMEDGE_AUDIO_FEATURE_OPTIONS(MMEDGE_DECLARE_OPTION)
+#undef MMEDGE_DECLARE_OPTION
 
   int n_bins() const { return n_fft / 2 + 1; }  // spectrum bins 0..n_fft/2
 
