@@ -112,6 +112,46 @@ def check_same_work(methods: dict[str, object]) -> float:
     return worst
 
 
+def _cpu_table(
+    payload: dict, methods: dict, timings: list[common.Timing], ratios: list[dict], args
+) -> list[str]:
+    """The markdown report of run_cpu."""
+    import cv2
+
+    source, worst = payload["input"], payload["max_abs_diff_vs_ours"]
+    lines = [
+        f"# Image preprocessing: {payload['task']}",
+        "",
+        f"Machine: {payload['machine']['cpu']}, {payload['machine']['cpus']} CPUs. "
+        f"Input: {source}. OpenCV {cv2.__version__}, mmedge {mmedge.__version__} "
+        f"({payload['versions']['cpu_driver']} driver). Medians of "
+        f"{args.rounds} x {args.calls} interleaved calls.",
+        "",
+        "| threads | " + " | ".join(methods) + " |",
+        "|---:|" + "---:|" * len(methods),
+    ]
+    for threads in args.threads:
+        row = {t.method: t.median_ms for t in timings if t.threads == threads}
+        lines.append(f"| {threads} | " + " | ".join(f"{row[m]:.3f} ms" for m in methods) + " |")
+    lines += [
+        "",
+        "| threads | fastest OpenCV variant | mmedge speed-up | vs naive chain |",
+        "|---:|---|---:|---:|",
+    ]
+    for r in ratios:
+        lines.append(
+            f"| {r['threads']} | {r['fastest_peer']} | **{r['ratio']:.2f}x** | "
+            f"{r['ratio_vs_naive']:.2f}x |"
+        )
+    lines += [
+        "",
+        f"Target >= {TARGET}x: {'met' if payload['target']['met'] else 'NOT met'}. "
+        f"Largest difference between methods' outputs: {worst:.4f} (normalised units).",
+        "",
+    ]
+    return lines
+
+
 def run_cpu(args: argparse.Namespace) -> None:
     import cv2
 
@@ -166,36 +206,7 @@ def run_cpu(args: argparse.Namespace) -> None:
         "ratios": ratios,
         "target": {"ratio": TARGET, "met": all(r["ratio"] >= TARGET for r in ratios)},
     }
-    lines = [
-        f"# Image preprocessing: {payload['task']}",
-        "",
-        f"Machine: {payload['machine']['cpu']}, {payload['machine']['cpus']} CPUs. "
-        f"Input: {source}. OpenCV {cv2.__version__}, mmedge {mmedge.__version__} "
-        f"({payload['versions']['cpu_driver']} driver). Medians of "
-        f"{args.rounds} x {args.calls} interleaved calls.",
-        "",
-        "| threads | " + " | ".join(methods) + " |",
-        "|---:|" + "---:|" * len(methods),
-    ]
-    for threads in args.threads:
-        row = {t.method: t.median_ms for t in timings if t.threads == threads}
-        lines.append(f"| {threads} | " + " | ".join(f"{row[m]:.3f} ms" for m in methods) + " |")
-    lines += [
-        "",
-        "| threads | fastest OpenCV variant | mmedge speed-up | vs naive chain |",
-        "|---:|---|---:|---:|",
-    ]
-    for r in ratios:
-        lines.append(
-            f"| {r['threads']} | {r['fastest_peer']} | **{r['ratio']:.2f}x** | "
-            f"{r['ratio_vs_naive']:.2f}x |"
-        )
-    lines += [
-        "",
-        f"Target >= {TARGET}x: {'met' if payload['target']['met'] else 'NOT met'}. "
-        f"Largest difference between methods' outputs: {worst:.4f} (normalised units).",
-        "",
-    ]
+    lines = _cpu_table(payload, methods, timings, ratios, args)
     folder = common.write_results(
         "preprocess_image",
         common.machine_tag(),

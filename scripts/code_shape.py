@@ -39,10 +39,29 @@ def python_files(*roots: str) -> list[Path]:
 
 
 def _spans(tree: ast.AST, kinds: tuple[type, ...]) -> list[tuple[str, int]]:
+    """(name, lines from its first line to its last) of every class or function."""
     out = []
     for node in ast.walk(tree):
         if isinstance(node, kinds):
             out.append((node.name, (node.end_lineno or node.lineno) - node.lineno + 1))
+    return out
+
+
+def _bodies(tree: ast.AST) -> list[tuple[str, int]]:
+    """(name, lines of body) of every function: from its first statement after the docstring to
+    its last line, so long keyword signatures and full docstrings do not count as logic."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if (
+                len(body) > 1
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
+                body = body[1:]
+            out.append((node.name, (node.end_lineno or node.lineno) - body[0].lineno + 1))
     return out
 
 
@@ -146,7 +165,7 @@ def import_cycles(files: list[Path]) -> list[list[str]]:
 def measure() -> dict:
     sdk_files = python_files("sdk")
     all_files = python_files("sdk", "export")
-    funcs, classes, modules = [], [], []
+    funcs, bodies, classes, modules = [], [], [], []
     ladders, manifest_reads = 0, 0
     for path in python_files("sdk", "export", "benchmarks", "scripts"):
         tree = ast.parse(path.read_text())
@@ -155,6 +174,7 @@ def measure() -> dict:
         funcs += [
             (f"{rel}:{n}", k) for n, k in _spans(tree, (ast.FunctionDef, ast.AsyncFunctionDef))
         ]
+        bodies += [(f"{rel}:{n}", k) for n, k in _bodies(tree)]
         classes += [(f"{rel}:{n}", k) for n, k in _spans(tree, (ast.ClassDef,))]
         if path in all_files:
             ladders += sum(_isinstance_spec(n) for n in ast.walk(tree))
@@ -177,6 +197,9 @@ def measure() -> dict:
             ((n, k) for n, k in funcs if not is_bench_main(n)), key=lambda x: x[1]
         ),
         "functions_over_80_lines": long_funcs,
+        "function_bodies_over_80_lines": sorted(
+            ((n, k) for n, k in bodies if k > 80 and not is_bench_main(n)), key=lambda x: -x[1]
+        ),
         "isinstance_spec_ladders": ladders,
         "raw_manifest_reads": manifest_reads,
         "import_cycles": import_cycles(all_files),

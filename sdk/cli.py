@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from mmedge.errors import MMEdgeError
 
@@ -136,20 +137,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if results else EXIT_FAILED
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from mmedge._version import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="mmedge", description="Edge deployment SDK for multimodal perception."
-    )
-    parser.add_argument("--version", action="version", version=f"mmedge {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_info(sub: Any) -> None:
+    """`mmedge info`."""
     p = sub.add_parser("info", help="this machine, this build, the available backends")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_info)
 
+
+def _add_export(sub: Any) -> None:
+    """`mmedge export` (handed to mmedge.export.cli)."""
     p = sub.add_parser("export", help="export a PyTorch model to a checked bundle")
     p.add_argument(
         "factory",
@@ -231,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_export)
 
+
+def _add_validate(sub: Any) -> None:
+    """`mmedge validate`."""
     p = sub.add_parser("validate", help="re-check a bundle: checksums, schema, parity")
     p.add_argument("bundle")
     p.add_argument("--backend", default="auto")
@@ -242,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="state_dict for --model")
     p.set_defaults(func=_cmd_validate)
 
+
+def _add_build_engine(sub: Any) -> None:
+    """`mmedge build-engine`."""
     p = sub.add_parser(
         "build-engine",
         help="build a TensorRT engine into a bundle, on the machine that will run it",
@@ -267,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", help="write a new bundle here instead of updating BUNDLE")
     p.set_defaults(func=_cmd_build_engine)
 
+
+def _add_demo(sub: Any) -> None:
+    """`mmedge demo`."""
     p = sub.add_parser(
         "demo",
         help="the fused image + video + audio pipeline on a synthetic scene (or your media)",
@@ -287,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PNG", help="write a latency plot (needs matplotlib)")
     p.set_defaults(func=_cmd_demo)
 
+
+def _add_run(sub: Any) -> None:
+    """`mmedge run`."""
     p = sub.add_parser("run", help="run a pipeline described by a TOML file")
     p.add_argument("config", metavar="PIPELINE.toml")
     p.add_argument("--duration", type=float, help="stop after this many seconds (live sources)")
@@ -294,6 +302,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats", metavar="FILE", help="write the telemetry as JSON")
     p.add_argument("--plot", metavar="PNG", help="write a latency plot (needs matplotlib)")
     p.set_defaults(func=_cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mmedge._version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="mmedge", description="Edge deployment SDK for multimodal perception."
+    )
+    parser.add_argument("--version", action="version", version=f"mmedge {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_info, _add_export, _add_validate, _add_build_engine, _add_demo, _add_run):
+        add(sub)
     return parser
 
 

@@ -103,6 +103,18 @@ def _row(r: FusedResult, truth: str | None, modalities: list[str]) -> str:
     )
 
 
+def _agreement(rows: list[dict[str, Any]], modalities: list[str]) -> dict[str, float]:
+    """How often the fused answer, and each modality on its own, said the scene's truth."""
+    own = {
+        n: [c["label"] == r["truth"] for r in rows for c in r["contributors"] if c["modality"] == n]
+        for n in modalities
+    }
+    return {
+        "fused": float(np.mean([r["label"] == r["truth"] for r in rows])),
+        **{n: float(np.mean(hits or [np.nan])) for n, hits in own.items()},
+    }
+
+
 def run(
     *,
     video: str | None = None,
@@ -150,23 +162,7 @@ def run(
     stats = pipe.stats()
     summary: dict[str, Any] = {"count": len(rows), "stats": stats}
     if scene is not None and rows:
-        summary["accuracy_vs_truth"] = {
-            "fused": float(np.mean([r["label"] == r["truth"] for r in rows])),
-            **{
-                n: float(
-                    np.mean(
-                        [
-                            c["label"] == r["truth"]
-                            for r in rows
-                            for c in r["contributors"]
-                            if c["modality"] == n
-                        ]
-                        or [np.nan]
-                    )
-                )
-                for n in modalities
-            },
-        }
+        summary["accuracy_vs_truth"] = _agreement(rows, modalities)
     if plot:
         pipe.plot_latency(plot)
     if as_json:

@@ -1,5 +1,6 @@
 """The build and the project's own contracts: CUDA compiled when nvcc is there, the README's test
-command is what CI runs, the runtime package does not import torch."""
+command is what CI runs, the runtime package does not import torch, and the code keeps the shape
+of its design (no import cycle, small modules and functions; scripts/code_shape.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import ast
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,21 @@ def test_runtime_never_imports_torch_or_export() -> None:
     # The CLI hands `export` and `validate --model` to mmedge.export, lazily, inside the command.
     allowed = {"sdk/cli.py: mmedge.export", "sdk/cli.py: mmedge.export.cli"}
     assert set(offenders) <= allowed, sorted(set(offenders) - allowed)
+
+
+def _code_shape():  # scripts/ is not a package: import the counting script by path
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import code_shape
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    return code_shape.measure()
+
+
+def test_the_code_keeps_its_shape() -> None:
+    """No import cycle in sdk/ and export/, no module of sdk/ over 400 lines, no function with
+    more than 80 lines of body (after its signature and docstring; benchmark mains aside)."""
+    shape = _code_shape()
+    assert shape["import_cycles"] == []
+    assert shape["sdk_modules_over_400_lines"] == []
+    assert shape["function_bodies_over_80_lines"] == []

@@ -1,19 +1,16 @@
-"""The mmedge command line: info, demo, validate, and export (no pickled code is ever run)."""
+"""The mmedge command line: info, demo, validate, run (export: tests/export/test_export_cli.py)."""
 
 from __future__ import annotations
 
 import json
-import pickle
 import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 import mmedge
 from mmedge._ext import C
 from mmedge.cli import main
-from mmedge.export.zoo import tiny_cnn
 
 
 def test_info_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -70,126 +67,8 @@ def test_validate_tampered(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "fails its checksum" in capsys.readouterr().err
 
 
-def test_export_and_validate_against_torch(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    torch.manual_seed(0)
-    weights = tmp_path / "w.pt"
-    torch.save(tiny_cnn().state_dict(), weights)
-    spec = mmedge.ImageSpec(28, 28, input_format="GRAY", output_format="GRAY")
-    (tmp_path / "spec.json").write_text(json.dumps(spec.to_dict()))
-    (tmp_path / "labels.txt").write_text("\n".join(f"digit {i}" for i in range(10)))
-    out = tmp_path / "cli.mmb"
-    assert (
-        main(
-            [
-                "export",
-                "mmedge.export.zoo:tiny_cnn",
-                "--weights",
-                str(weights),
-                "--preprocess",
-                str(tmp_path / "spec.json"),
-                "--labels",
-                str(tmp_path / "labels.txt"),
-                "-o",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
-    printed = capsys.readouterr().out
-    assert "wrote" in printed
-    assert "| model.onnx | fp32 | - | PASS |" in printed
-    bundle = mmedge.Bundle.load(out)
-    assert bundle.name == "cli"
-    assert bundle.labels[3] == "digit 3"
-    assert (
-        main(
-            [
-                "validate",
-                str(out),
-                "--model",
-                "mmedge.export.zoo:tiny_cnn",
-                "--weights",
-                str(weights),
-            ]
-        )
-        == 0
-    )
-    assert "model.onnx vs PyTorch now (64 stored inputs): PASS" in capsys.readouterr().out
-
-
-class _Payload:
-    """Unpickling this would run code; weights_only=True must refuse it."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (self.marker,))
-
-
-@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
-def test_export_refuses_pickled_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    marker = tmp_path / "code-ran"
-    weights = tmp_path / "evil.pt"
-    with open(weights, "wb") as f:
-        pickle.dump({"state_dict": _Payload(marker)}, f)
-    code = main(
-        [
-            "export",
-            "mmedge.export.zoo:tiny_cnn",
-            "--weights",
-            str(weights),
-            "--input-shape",
-            "1,28,28",
-            "-o",
-            str(tmp_path / "x.mmb"),
-            "--no-progress",
-        ]
-    )
-    assert code == 2
-    assert "is not a weights-only state_dict" in capsys.readouterr().err
-    assert not marker.exists()
-    assert not (tmp_path / "x.mmb").exists()
-
-
 @pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (
-            ["export", "nomodule", "--weights", "w", "-o", "x.mmb", "--input-shape", "1,2,2"],
-            "expected MODULE:FUNCTION",
-        ),
-        (
-            [
-                "export",
-                "mmedge.export.zoo:nothing",
-                "--weights",
-                "w",
-                "-o",
-                "x.mmb",
-                "--input-shape",
-                "1,2,2",
-            ],
-            "has no function 'nothing'",
-        ),
-        (
-            [
-                "export",
-                "mmedge.export.zoo:tiny_cnn",
-                "--weights",
-                "missing.pt",
-                "-o",
-                "x.mmb",
-                "--input-shape",
-                "1,28,28",
-            ],
-            "weights file not found",
-        ),
-        (["validate", "does-not-exist.mmb"], "bundle not found"),
-    ],
+    ("args", "message"), [(["validate", "does-not-exist.mmb"], "bundle not found")]
 )
 def test_cli_errors(
     args: list[str],

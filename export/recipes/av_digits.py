@@ -119,19 +119,34 @@ def _embeddings(model: nn.Module, x: np.ndarray) -> np.ndarray:
         )
 
 
-def train_av_bundles(
-    out: str | Path,
-    data_root: str | Path | None = None,
-    *,
-    seed: int = 0,
-    image_train: int = 30000,
-    progress: bool = True,
-) -> dict[str, Path]:
-    """Trains and exports av_image, av_audio (single modality, logits + 64-d embedding),
-    av_head (fusion head over the embeddings) and av_joint (model level, fine-tuned from the
-    two single models' weights), all on training splits only."""
-    out = Path(out)
-    torch.manual_seed(seed)
+class _SplitHead(nn.Module):
+    """Trains a fusion head on the concatenated embeddings (64 image + 64 audio)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x[:, :64], x[:, 64:])
+
+
+class _FlatPair(nn.Module):
+    """Trains the joint model on flattened (image, audio features) rows."""
+
+    def __init__(self, inner: nn.Module, image_size: int, audio_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.inner, self.split, self.audio_shape = inner, image_size, audio_shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        image = x[:, : self.split].reshape(n, 1, 28, 28)
+        return self.inner(image, x[:, self.split :].reshape(n, *self.audio_shape))
+
+
+def _train_single_models(
+    data_root: str | Path | None, seed: int, image_train: int, progress: bool
+) -> tuple[nn.Module, nn.Module, AVPairs, np.ndarray, np.ndarray]:
+    """(image model, audio model, training pairs, their image and audio inputs)."""
     mnist_x, mnist_y = load_mnist("train", data_root)
     rng = np.random.default_rng([seed, 1])
     x_image = pp.image_batch([degrade_image(im, rng) for im in mnist_x[:image_train]], IMAGE_SPEC)
@@ -153,97 +168,92 @@ def train_av_bundles(
         progress=progress,
     )
     x_pair_image = pp.image_batch(train_pairs.images, IMAGE_SPEC)
+    return image_model, audio_model, train_pairs, x_pair_image, x_audio
+
+
+def _train_fused_models(
+    image_model: nn.Module,
+    audio_model: nn.Module,
+    pairs: AVPairs,
+    x_pair_image: np.ndarray,
+    x_audio: np.ndarray,
+    seed: int,
+    progress: bool,
+) -> tuple[nn.Module, nn.Module]:
+    """(the fusion head over the embeddings, the joint model fine-tuned from both)."""
     head = fusion_head((64, 64), num_classes=10, hidden=64)
     both = np.concatenate(
         [_embeddings(image_model.eval(), x_pair_image), _embeddings(audio_model.eval(), x_audio)],
         axis=1,
     )
-
-    class _Split(nn.Module):  # trains the head on the concatenated embeddings
-        def __init__(self, inner: nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.inner(x[:, :64], x[:, 64:])
-
-    train_classifier(
-        _Split(head), both, train_pairs.labels, epochs=10, seed=seed, progress=progress
-    )
+    train_classifier(_SplitHead(head), both, pairs.labels, epochs=10, seed=seed, progress=progress)
     joint = JointAV(
         tiny_cnn(with_embedding=True),
         audio_cnn(num_classes=10, n_features=40, width=16, with_embedding=True),
     )
     joint.image.load_state_dict(image_model.state_dict())
     joint.audio.load_state_dict(audio_model.state_dict())
-
-    class _Pair(nn.Module):
-        def __init__(self, inner: nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-            self.split = x_pair_image[0].size
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            n = x.shape[0]
-            image = x[:, : self.split].reshape(n, 1, 28, 28)
-            return self.inner(image, x[:, self.split :].reshape(n, *x_audio.shape[1:]))
-
     flat = np.concatenate(
         [x_pair_image.reshape(len(x_pair_image), -1), x_audio.reshape(len(x_audio), -1)], axis=1
     )
     train_classifier(
-        _Pair(joint),
+        _FlatPair(joint, x_pair_image[0].size, x_audio.shape[1:]),
         flat,
-        train_pairs.labels,
+        pairs.labels,
         epochs=3,
         batch_size=64,
         lr=1e-3,
         seed=seed,
         progress=progress,
     )
+    return head, joint
+
+
+def train_av_bundles(
+    out: str | Path,
+    data_root: str | Path | None = None,
+    *,
+    seed: int = 0,
+    image_train: int = 30000,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Trains and exports av_image, av_audio (single modality, logits + 64-d embedding),
+    av_head (fusion head over the embeddings) and av_joint (model level, fine-tuned from the
+    two single models' weights), all on training splits only."""
+    out = Path(out)
+    torch.manual_seed(seed)
+    image_model, audio_model, pairs, x_pair_image, x_audio = _train_single_models(
+        data_root, seed, image_train, progress
+    )
+    head, joint = _train_fused_models(
+        image_model, audio_model, pairs, x_pair_image, x_audio, seed, progress
+    )
     outputs = [ModelOutput("logits", "logits"), ModelOutput("embedding", "embedding")]
-    common: dict[str, Any] = {"labels": LABELS, "overwrite": True, "progress": progress}
+    image_input = ModelInput("image", torch.zeros(1, 1, 28, 28), IMAGE_SPEC)
+    audio_input = ModelInput("mfcc", torch.zeros(AUDIO_SPEC.tensor_shape()), AUDIO_SPEC)
+    embeddings = [
+        ModelInput("image_embedding", torch.zeros(1, 64)),
+        ModelInput("audio_embedding", torch.zeros(1, 64)),
+    ]
+    plan: list[tuple[str, nn.Module, list[ModelInput], list[ModelOutput] | None, str]] = [
+        ("image", image_model, [image_input], outputs, "image"),
+        ("audio", audio_model, [audio_input], outputs, "audio"),
+        ("head", head, embeddings, None, "fusion"),
+        ("joint", joint, [image_input, audio_input], None, "multimodal"),
+    ]
     return {
-        "image": export_bundle(
-            image_model.eval(),
-            out / "av_image.mmb",
-            name="av_image",
-            inputs=[ModelInput("image", torch.zeros(1, 1, 28, 28), IMAGE_SPEC)],
-            outputs=outputs,
-            modality="image",
-            **common,
-        ),
-        "audio": export_bundle(
-            audio_model.eval(),
-            out / "av_audio.mmb",
-            name="av_audio",
-            inputs=[ModelInput("mfcc", torch.zeros(AUDIO_SPEC.tensor_shape()), AUDIO_SPEC)],
-            outputs=outputs,
-            modality="audio",
-            **common,
-        ),
-        "head": export_bundle(
-            head.eval(),
-            out / "av_head.mmb",
-            name="av_head",
-            inputs=[
-                ModelInput("image_embedding", torch.zeros(1, 64)),
-                ModelInput("audio_embedding", torch.zeros(1, 64)),
-            ],
-            modality="fusion",
-            **common,
-        ),
-        "joint": export_bundle(
-            joint.eval(),
-            out / "av_joint.mmb",
-            name="av_joint",
-            inputs=[
-                ModelInput("image", torch.zeros(1, 1, 28, 28), IMAGE_SPEC),
-                ModelInput("mfcc", torch.zeros(AUDIO_SPEC.tensor_shape()), AUDIO_SPEC),
-            ],
-            modality="multimodal",
-            **common,
-        ),
+        key: export_bundle(
+            model.eval(),
+            out / f"av_{key}.mmb",
+            name=f"av_{key}",
+            inputs=inputs,
+            outputs=outs,
+            modality=modality,
+            labels=LABELS,
+            overwrite=True,
+            progress=progress,
+        )
+        for key, model, inputs, outs, modality in plan
     }
 
 

@@ -128,7 +128,7 @@ def test_model_on_tar_bundle_cleans_up(tmp_path) -> None:
     """A Model that opened a .tar bundle removes the extracted copy on close; a closed model
     says so instead of crashing."""
     from mmedge import Bundle
-    from mmedge.export import write_bundle
+    from mmedge.bundle import write_bundle
 
     src = Bundle.load(mmedge.builtin_bundle())
     tar = write_bundle(tmp_path / "mnist.mmb.tar", src.manifest, src.contents())

@@ -15,8 +15,7 @@ import pytest
 
 import mmedge
 from mmedge import Bundle, BundleError
-from mmedge.bundle import manifest_schema, validate_manifest
-from mmedge.export import write_bundle
+from mmedge.bundle import manifest_schema, validate_manifest, write_bundle
 
 
 @pytest.fixture

@@ -1,9 +1,12 @@
-"""mmedge.Pipeline: fusion rules against their formulas, causal alignment, reproducible runs over
-files, no drops from recorded sources and drop-oldest from live ones, failing modalities, clean
-shutdown (no thread or file handle left), the three fusion levels, TOML pipelines."""
+"""mmedge.Pipeline end to end on the built-in bundles: fusion rules against their formulas,
+causal alignment, reproducible runs over files, no drops from recorded sources and drop-oldest
+from live ones, failing modalities, clean shutdown (no thread or file handle left), iteration
+with and without a context manager, TOML pipelines. Feature- and model-level fusion with
+exported bundles: tests/export/test_fusion_bundles.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -11,50 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 import mmedge
 from mmedge import Pipeline
+from mmedge.bundle import write_bundle
 from mmedge.errors import SourceError
-from mmedge.export import export_bundle
-from mmedge.export.bundle_export import ModelInput
-from mmedge.export.recipes.scene import AUDIO_SPEC, IMAGE_SPEC, LABEL_LIST
-from mmedge.export.zoo import audio_cnn, fusion_head, tiny_cnn
 from mmedge.pipeline.config import ConfigError, load_pipeline
-from mmedge.pipeline.fusion import Aligner, FusionError, ModalityResult, late_fusion
 from mmedge.sources import AudioFile, MediaFile, Source, SyntheticScene, VideoFrame, tee
 
 IMAGE, AUDIO, VIDEO = (mmedge.builtin_bundle(f"scene_{m}") for m in ("image", "audio", "video"))
-
-
-def test_late_fusion_formulas() -> None:
-    p = {"a": np.array([0.7, 0.2, 0.1]), "b": np.array([0.2, 0.5, 0.3])}
-    w = {"a": 3.0, "b": 1.0}
-    mean, used = late_fusion(p, w, "weighted_mean")
-    assert used == {"a": 0.75, "b": 0.25}
-    np.testing.assert_allclose(mean, 0.75 * p["a"] + 0.25 * p["b"], rtol=1e-6)
-    log_lin, _ = late_fusion(p, w, "log_linear")
-    expected = p["a"] ** 0.75 * p["b"] ** 0.25
-    np.testing.assert_allclose(log_lin, expected / expected.sum(), rtol=1e-5)
-    best, _ = late_fusion(p, w, "max")
-    np.testing.assert_allclose(best, p["a"])
-    only_b, used = late_fusion({"b": p["b"]}, w, "weighted_mean")  # a missing: renormalised
-    assert used == {"b": 1.0}
-    np.testing.assert_allclose(only_b, p["b"], rtol=1e-6)
-    with pytest.raises(FusionError, match="late fusion method must be one of"):
-        late_fusion(p, w, "vote")
-
-
-def test_alignment_is_causal_and_bounded() -> None:
-    aligner = Aligner(["a", "b"], max_skew_s=0.3)
-    for t in (0.1, 0.4, 0.7, 1.0):
-        aligner.add(ModalityResult("a", t - 0.1, t))
-    aligner.add(ModalityResult("b", 0.0, 0.2))
-    chosen = aligner.select(0.75)
-    assert chosen["a"].t_end_s == 0.7  # newest ending by the trigger, not the one at 1.0
-    assert "b" not in chosen  # ended 0.55 s before: staler than max_skew
-    assert aligner.select(0.45)["b"].t_end_s == 0.2
 
 
 def scene_pipeline(scene: SyntheticScene, method: str = "log_linear", **fuse) -> Pipeline:
@@ -163,19 +131,19 @@ def test_a_failing_source_is_reported_and_the_others_keep_running() -> None:
     assert "audio" in results[-1].missing
 
 
+def _grey_input_bundle(tmp_path: Path) -> Path:
+    """The built-in image bundle, its manifest saying the frames come in grey: colour frames
+    then fail preprocessing."""
+    with mmedge.Bundle.load(IMAGE) as src:
+        manifest = json.loads(json.dumps(src.manifest))
+        manifest["preprocess"]["image"]["input_format"] = "GRAY"
+        return write_bundle(tmp_path / "grey.mmb", manifest, src.contents())
+
+
 def test_a_failing_model_is_reported_and_the_others_keep_running(tmp_path: Path) -> None:
     """A bundle that expects grey frames, fed colour ones: every frame fails preprocessing, the
     modality stops after 10 failures in a row, the audio modality carries on."""
-    grey = mmedge.ImageSpec(48, 48, input_format="GRAY", output_format="GRAY")
-    wrong = export_bundle(
-        tiny_cnn(1, 3, 48),
-        tmp_path / "grey.mmb",
-        name="grey",
-        example_input=torch.zeros(1, 1, 48, 48),
-        preprocess=grey,
-        labels=LABEL_LIST,
-        progress=False,
-    )
+    wrong = _grey_input_bundle(tmp_path)
     scene = SyntheticScene(3, seed=1)
     pipe = (
         Pipeline()
@@ -234,108 +202,6 @@ def test_media_file_through_the_pipeline(data_dir: Path) -> None:
     assert len(results) == 15
     assert results[-1].t_s == pytest.approx(15.0)
     assert {c.modality for c in results[5].contributors} == {"image", "video", "audio"}
-
-
-@pytest.fixture(scope="module")
-def scene_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fusion head over the scene bundles' embeddings (image 64-d, audio 32-d), untrained:
-    the pipeline's plumbing is what is tested."""
-    torch.manual_seed(0)
-    head = fusion_head((64, 32), num_classes=3, hidden=16)
-    return export_bundle(
-        head,
-        tmp_path_factory.mktemp("head") / "head.mmb",
-        name="head",
-        inputs=[
-            ModelInput("image_embedding", torch.zeros(1, 64)),
-            ModelInput("audio_embedding", torch.zeros(1, 32)),
-        ],
-        labels=LABEL_LIST,
-        modality="fusion",
-        progress=False,
-    )
-
-
-def test_feature_level_fusion_with_a_head(scene_head: Path) -> None:
-    scene = SyntheticScene(4, seed=1)
-    head = mmedge.Model(scene_head)
-    pipe = (
-        Pipeline()
-        .add("image", scene.video, IMAGE, every_n=3)
-        .add("audio", scene.audio, AUDIO)
-        .fuse(
-            "head",
-            head=head,
-            head_inputs={"image_embedding": "image", "audio_embedding": "audio"},
-            trigger="image",
-            max_skew_ms=400,
-        )
-    )
-    results = pipe.run()
-    full = [r for r in results if r.method == "head"]
-    assert full and all(not r.missing for r in full)
-    r = full[-1]
-    image, audio = ({c.modality: c for c in r.contributors}[m] for m in ("image", "audio"))
-    assert image.weight == audio.weight == 0.5
-    early = [r for r in results if r.t_s < 0.45]  # before the first audio window ends
-    assert early and all(r.method == "head->log_linear" and "audio" in r.missing for r in early)
-    head.close()
-
-
-class JointScene(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.image = tiny_cnn(in_channels=3, num_classes=8, input_size=48)
-        self.audio = audio_cnn(num_classes=8, n_features=40, width=4)
-        self.head = nn.Linear(16, 3)
-
-    def forward(self, image: torch.Tensor, logmel: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.cat([self.image(image), self.audio(logmel)], 1))
-
-
-def test_model_level_fusion_feeds_aligned_raw_inputs(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    joint = JointScene().eval()
-    bundle = export_bundle(
-        joint,
-        tmp_path / "joint.mmb",
-        name="joint",
-        inputs=[
-            ModelInput("image", torch.zeros(1, 3, 48, 48), IMAGE_SPEC),
-            ModelInput("logmel", torch.zeros(AUDIO_SPEC.tensor_shape()), AUDIO_SPEC),
-        ],
-        labels=LABEL_LIST,
-        modality="multimodal",
-        progress=False,
-    )
-    scene = SyntheticScene(3, seed=4)
-    pipe = (
-        Pipeline()
-        .add("camera", scene.video)  # no bundle: raw frames for the joint model
-        .add("mic", scene.audio)
-        .fuse(
-            "model",
-            model=bundle,
-            model_inputs={"image": "camera", "logmel": "mic"},
-            trigger="mic",
-            max_skew_ms=200,
-        )
-    )
-    results = pipe.run()
-    assert results and all(r.method == "model" for r in results)
-    # The joint model saw exactly the newest frame and audio window at each trigger.
-    r = results[2]
-    cam, mic = ({c.modality: c for c in r.contributors}[m] for m in ("camera", "mic"))
-    frame = scene.frame(round(cam.t_start_s * scene.fps))
-    start = round(mic.t_start_s * 16000)
-    chunks = [scene.samples(k * 1600, 1600) for k in range(30)]  # as the source delivered them
-    window = np.concatenate(chunks)[start : start + 8000]
-    with torch.inference_mode():
-        logits = joint(
-            torch.from_numpy(mmedge.preprocess.image(frame, IMAGE_SPEC)),
-            torch.from_numpy(mmedge.preprocess.audio(window, AUDIO_SPEC)),
-        )
-    np.testing.assert_allclose(r.probs, torch.softmax(logits, 1)[0].numpy(), atol=1e-4)
 
 
 def test_toml_pipeline(tmp_path: Path, capsys) -> None:
