@@ -64,6 +64,8 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Puts the alias finder on sys.meta_path once."""
+    """Puts the alias finder first on sys.meta_path, once: ahead of the path finder, so that
+    an aliased package's submodules (mmedge.backends.ort) resolve to the same modules instead
+    of loading a second copy from the package's __path__."""
     if not any(isinstance(f, _AliasFinder) for f in sys.meta_path):
-        sys.meta_path.append(_AliasFinder())
+        sys.meta_path.insert(0, _AliasFinder())
