@@ -13,8 +13,9 @@ export PYTHONUNBUFFERED=1 MMEDGE_CUDA=1 MMEDGE_CUDA_ARCHS=${MMEDGE_CUDA_ARCHS:-9
   python3 -m pip install -q --no-build-isolation --no-deps -e . || exit 1
   python3 -m mmedge.cli info
 } 2>&1 | tee "$OUT/build.log"
-python3 -m pytest tests/test_cuda.py tests/test_preprocess_image.py tests/test_rfft.py \
-  tests/test_frame_stack.py tests/test_tensorrt.py -q -rs -p no:cacheprovider -o addopts="" 2>&1 | tee "$OUT/gpu_tests.log"
+python3 -m pytest tests/preprocess/test_cuda.py tests/preprocess/test_preprocess_image.py \
+  tests/preprocess/test_rfft.py tests/preprocess/test_frame_stack.py tests/runtime/test_tensorrt.py \
+  -q -rs -p no:cacheprovider -o addopts="" 2>&1 | tee "$OUT/gpu_tests.log"
 python3 benchmarks/preprocess_image.py --device cuda 2>&1 | tee "$OUT/bench_cuda.log"
 python3 benchmarks/preprocess_image.py --threads 1 2 4 2>&1 | tee "$OUT/bench_cpu.log"
 # Result files written by this run, flattened as MACHINE__FILE (the device tool returns 8 files).

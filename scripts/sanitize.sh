@@ -33,7 +33,8 @@ export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=lib
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 "$PY" -c 'import mmedge, sys; assert "sanitize" in mmedge._C.__version__, mmedge._C.__file__'
-"$PY" -m pytest -q -p no:cacheprovider -o addopts="" tests/test_preprocess_image.py \
-  tests/test_rfft.py tests/test_resample.py tests/test_audio_features.py tests/test_frame_stack.py \
-  tests/test_bindings_fuzz.py
+"$PY" -m pytest -q -p no:cacheprovider -o addopts="" tests/preprocess/test_preprocess_image.py \
+  tests/preprocess/test_rfft.py tests/preprocess/test_resample.py \
+  tests/preprocess/test_audio_features.py tests/preprocess/test_frame_stack.py \
+  tests/preprocess/test_spec.py tests/preprocess/test_bindings_fuzz.py
 echo "sanitize: kernel tests clean under ASan + UBSan"

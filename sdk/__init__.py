@@ -1,8 +1,13 @@
 """mmedge: edge deployment SDK for multimodal perception.
 
-    import mmedge
-    model = mmedge.Model("mnist_cnn.mmb")          # ONNX Runtime: TensorRT EP > CUDA EP > CPU
-    print(model.predict(frame).label, model.describe())
+>>> import mmedge
+>>> from mmedge.demo import sample_frames
+>>> model = mmedge.Model(mmedge.builtin_bundle("mnist_cnn"))  # TensorRT > ORT (TRT/CUDA/CPU)
+>>> frames, digits = sample_frames()  # rendered digits, uint8 (H, W)
+>>> model.predict(frames[0]).label == str(digits[0])
+True
+>>> model.describe()["bundle"]
+'mnist_cnn'
 
 The runtime needs NumPy, jsonschema and a backend (ONNX Runtime); never torch. Exporting lives
 in mmedge.export (the `export` extra).

@@ -18,6 +18,7 @@ from mmedge.errors import MMEdgeError
 from mmedge.pipeline import Pipeline
 from mmedge.pipeline.fusion import FusedResult
 from mmedge.sources import (
+    SCENE_LABELS,
     AudioFile,
     Camera,
     MediaFile,
@@ -141,6 +142,12 @@ def run(
             else ", ".join(s.name for s in (video_src, audio_src) if s is not None)
         )
         emit(f"mmedge demo: {where}; fusion log_linear at 2 Hz over {', '.join(modalities)}")
+        if scene is None:
+            emit(
+                "note: the built-in bundles know only the generated scene's classes "
+                f"({', '.join(SCENE_LABELS)}): on real media their labels mean nothing. Run "
+                "your own bundles with `mmedge run PIPELINE.toml`."
+            )
         for name, m in pipe.modalities.items():
             if m.model is not None:
                 emit(f"  {name:<6} {m.model}  ({m.model.selection.reason})")

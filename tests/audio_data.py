@@ -35,3 +35,13 @@ def synthetic(rate: int, seconds: float = 1.0) -> dict[str, np.ndarray]:
         "dc": np.full(n, 0.5, np.float32),
         "clipped": np.clip(3 * np.sin(2 * np.pi * 220 * t), -1, 1).astype(np.float32),
     }
+
+
+def labelled_tree(root: Path, recordings: Path, takes: range, speakers: int = 6) -> Path:
+    """DIR/<digit>/<file> of symlinks to FSDD recordings with the given take numbers."""
+    for path in sorted(recordings.glob("*.wav")):
+        digit, _speaker, take = path.stem.split("_")
+        if int(take) in takes:
+            (root / digit).mkdir(parents=True, exist_ok=True)
+            (root / digit / path.name).symlink_to(path.resolve())
+    return root

@@ -38,6 +38,18 @@ def video_frames(data_dir: Path) -> list[np.ndarray]:
     return frames
 
 
+@pytest.fixture(scope="session")
+def fsdd_cnn_weights(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The state_dict of the FSDD audio CNN trained on takes 5-49 (trained once per session)."""
+    torch = pytest.importorskip("torch")
+    from mmedge.export.recipes import train_fsdd_model
+
+    model, _ = train_fsdd_model("cnn", data_root=data_dir, progress=False)
+    path = tmp_path_factory.mktemp("fsdd") / "fsdd_cnn.pt"
+    torch.save(model.state_dict(), path)
+    return path
+
+
 def cuda_available() -> bool:
     import mmedge.preprocess.cuda
 

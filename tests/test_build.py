@@ -39,6 +39,14 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert readme_test_command() in (REPO / ".ci" / "run").read_text()
 
 
+def test_scripts_name_tests_that_exist() -> None:
+    """The device check and the sanitizer run named test files: they must follow moves."""
+    for script in ("scripts/device_check.sh", "scripts/sanitize.sh"):
+        named = re.findall(r"tests/[\w/]+\.py", (REPO / script).read_text())
+        assert named, script
+        assert [p for p in named if not (REPO / p).is_file()] == [], script
+
+
 def test_runtime_never_imports_torch_or_export() -> None:
     """Dependencies point one way (export -> sdk -> _C): nothing under sdk/ imports torch,
     onnx or mmedge.export at module level or anywhere else."""

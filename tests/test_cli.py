@@ -94,3 +94,11 @@ def test_demo_on_a_media_file(data_dir, capsys: pytest.CaptureFixture[str]) -> N
     modalities = report["stats"]["modalities"]
     assert modalities["audio"]["resample"]["count"] > 0  # 48 kHz AAC -> the model's 16 kHz
     assert modalities["image"]["dropped"] == 0
+
+
+def test_demo_says_what_its_bundles_know(data_dir, capsys: pytest.CaptureFixture[str]) -> None:
+    """On real media the built-in scene bundles' labels mean nothing: the demo says so."""
+    assert main(["demo", "--audio", str(data_dir / "fsdd" / "recordings" / "3_jackson_7.wav")]) == 0
+    out = capsys.readouterr().out
+    assert "the built-in bundles know only the generated scene's classes" in out
+    assert "circle, square, triangle" in out

@@ -1,12 +1,20 @@
 """mmedge.Pipeline: sources -> per-modality preprocess + inference -> alignment -> fusion.
 
-    pipe = (mmedge.Pipeline()
-            .add("image", VideoFile("drive.mp4"), "image.mmb")
-            .add("audio", AudioFile("drive.wav"), "audio.mmb")
-            .fuse("log_linear", trigger="image", max_skew_ms=500))
-    with pipe:                             # or pipe.run(), or pipe.on_result(callback).run()
-        for result in pipe:
-            print(result.label, result.contributors)
+>>> import mmedge
+>>> from mmedge.sources import SyntheticScene  # or VideoFile, AudioFile, Camera, Microphone
+>>> scene = SyntheticScene(2.0, seed=0)
+>>> pipe = (
+...     mmedge.Pipeline()
+...     .add("image", scene.video, mmedge.builtin_bundle("scene_image"))
+...     .add("audio", scene.audio, mmedge.builtin_bundle("scene_audio"))
+...     .fuse("log_linear", trigger="image", max_skew_ms=500)
+... )
+>>> with pipe:  # or pipe.run(), or pipe.on_result(callback).run()
+...     results = [result for result in pipe]
+>>> len(results)  # one per image result: 2 s at 15 fps
+30
+>>> sorted(c.modality for c in results[-1].contributors)
+['audio', 'image']
 
 Pipeline is the facade; the jobs live beside it: branches.py turns one modality's items into
 results, scheduler.py decides which trigger times are due and what each fuses, fusion.py holds

@@ -9,30 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from audio_data import labelled_tree
 
 import mmedge
 from mmedge.cli import main
 from mmedge.datasets import load_fsdd
-from mmedge.export.recipes import DIGIT_LABELS, train_fsdd, train_fsdd_model
-
-
-def labelled_tree(root: Path, recordings: Path, takes: range, speakers: int = 6) -> Path:
-    """DIR/<digit>/<file> of symlinks to FSDD recordings with the given take numbers."""
-    for path in sorted(recordings.glob("*.wav")):
-        digit, _speaker, take = path.stem.split("_")
-        if int(take) in takes:
-            (root / digit).mkdir(parents=True, exist_ok=True)
-            (root / digit / path.name).symlink_to(path.resolve())
-    return root
+from mmedge.export.recipes import DIGIT_LABELS, train_fsdd
 
 
 @pytest.fixture(scope="module")
-def cnn_weights(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    model, _ = train_fsdd_model("cnn", data_root=data_dir, progress=False)
-    path = tmp_path_factory.mktemp("fsdd") / "fsdd_cnn.pt"
-    torch.save(model.state_dict(), path)
-    return path
+def cnn_weights(fsdd_cnn_weights: Path) -> Path:
+    return fsdd_cnn_weights
 
 
 @pytest.fixture(scope="module")
