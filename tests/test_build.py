@@ -47,6 +47,17 @@ def test_scripts_name_tests_that_exist() -> None:
         assert [p for p in named if not (REPO / p).is_file()] == [], script
 
 
+def test_runtime_tests_do_without_torch() -> None:
+    """Tests of the runtime's packages use the built-in bundles: no torch, no mmedge.export."""
+    offenders = []
+    for folder in ("bundle", "runtime", "preprocess", "sources", "pipeline"):
+        for path in (REPO / "tests" / folder).rglob("*.py"):
+            text = path.read_text()
+            if re.search(r"^\s*(import torch|from torch|from mmedge\.export)", text, re.M):
+                offenders.append(str(path.relative_to(REPO)))
+    assert offenders == []
+
+
 def test_runtime_never_imports_torch_or_export() -> None:
     """Dependencies point one way (export -> sdk -> _C): nothing under sdk/ imports torch,
     onnx or mmedge.export at module level or anywhere else."""

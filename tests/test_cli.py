@@ -67,21 +67,6 @@ def test_validate_tampered(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "fails its checksum" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    ("args", "message"), [(["validate", "does-not-exist.mmb"], "bundle not found")]
-)
-def test_cli_errors(
-    args: list[str],
-    message: str,
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert main(args) == 2
-    assert message in capsys.readouterr().err
-
-
 def test_demo_on_a_media_file(data_dir, capsys: pytest.CaptureFixture[str]) -> None:
     """The demo's models on a real recording (cup.mp4: video and AAC audio); there is no
     ground truth, so only the pipeline's behaviour is checked."""

@@ -55,7 +55,6 @@ from mmedge.sources.queues import CLOSED, BoundedQueue
 
 log = logging.getLogger(__name__)
 
-FUSION_METHODS = tuple(FUSERS)
 RESULTS_BUFFER = 256  # fused results kept for an iterator (the newest, until one attaches)
 
 
@@ -278,9 +277,12 @@ class Pipeline:
             alive = self._workers.stop(timeout_s)
             if alive:
                 log.warning("threads still running after stop(): %s", alive)
-        else:
+        else:  # never started: only the sources to close
             for m in self._modalities.values():
-                m.source.close()
+                try:
+                    m.source.close()
+                except Exception as exc:  # a broken device must not keep the others open
+                    self.telemetry.error(m.name, "close", exc)
         if self._results is not None:
             self._results.close()
         for model in self._owned:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,9 +134,10 @@ def test_export_refuses_pickled_code(tmp_path: Path, capsys: pytest.CaptureFixtu
             ],
             "weights file not found",
         ),
+        (["validate", "does-not-exist.mmb"], "bundle not found"),
     ],
 )
-def test_export_cli_errors(
+def test_cli_errors(
     args: list[str],
     message: str,
     capsys: pytest.CaptureFixture[str],
@@ -145,3 +147,42 @@ def test_export_cli_errors(
     monkeypatch.chdir(tmp_path)
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_export_imports_from_the_working_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mmedge export mypkg.models:build ...` run where mypkg/ lies, as the README says (the
+    working directory is searched as `python -m` searches it); re-running it without
+    --overwrite stops before any work with the flag to pass."""
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "models.py").write_text(
+        "from mmedge.export.zoo import tiny_cnn\n\n\ndef build():\n    return tiny_cnn()\n"
+    )
+    torch.manual_seed(0)
+    torch.save(tiny_cnn().state_dict(), tmp_path / "best.pt")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "mypkg", raising=False)
+    args = ["export", "mypkg.models:build", "--weights", "best.pt", "--input-shape", "1,28,28"]
+    assert main([*args, "-o", "digits.mmb", "--no-progress"]) == 0
+    assert "wrote digits.mmb" in capsys.readouterr().out
+    before = (tmp_path / "digits.mmb" / "manifest.json").stat().st_mtime_ns
+    assert main([*args, "-o", "digits.mmb", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "digits.mmb exists; pass --overwrite to replace it" in err
+    assert (tmp_path / "digits.mmb" / "manifest.json").stat().st_mtime_ns == before
+
+
+def test_export_bundle_refuses_an_existing_output_before_any_work(tmp_path: Path) -> None:
+    (tmp_path / "m.mmb").mkdir()
+
+    class Untouchable(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise AssertionError("the model was run")
+
+    with pytest.raises(mmedge.ExportError, match="exists; pass overwrite=True"):
+        mmedge.export.export_bundle(
+            Untouchable(), tmp_path / "m.mmb", name="m", example_input=torch.zeros(1, 4)
+        )

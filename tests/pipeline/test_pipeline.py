@@ -188,6 +188,30 @@ def test_iterating_a_pipeline(data_dir: Path) -> None:
     assert [r.t_s for r in results] == sorted(r.t_s for r in results)
 
 
+def test_context_manager_and_iteration_in_either_order() -> None:
+    """`with pipe: for result in pipe:` (the README's form), iteration alone, and iteration
+    after start() (results fused before the loop are kept) give the same results."""
+
+    def pipe() -> Pipeline:
+        scene = SyntheticScene(3, seed=3)
+        return (
+            Pipeline()
+            .add("image", scene.video, IMAGE, every_n=3)
+            .add("audio", scene.audio, AUDIO)
+            .fuse("log_linear", trigger="image", max_skew_ms=400)
+        )
+
+    expected = [(r.t_s, r.label) for r in pipe().run()]
+    assert len(expected) == 15
+    with pipe() as p:
+        inside = [(r.t_s, r.label) for r in p]
+    alone = [(r.t_s, r.label) for r in pipe()]
+    started = pipe().start()
+    assert started.wait(30)  # every result fused before anyone iterates
+    late = [(r.t_s, r.label) for r in started]
+    assert inside == alone == late == expected
+
+
 def test_media_file_through_the_pipeline(data_dir: Path) -> None:
     media = MediaFile(data_dir / "video_clips" / "box.mp4")
     for_image, for_clips = tee(media.video, 2)
