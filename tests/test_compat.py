@@ -46,3 +46,15 @@ def test_nothing_here_imports_an_old_path() -> None:
                 f"{path.relative_to(REPO)}: {m}" for m in pattern.findall(path.read_text())
             ]
     assert offenders == []
+
+
+def test_specs_are_still_reachable_from_their_kernel_modules() -> None:
+    """mmedge 0.1 defined ImageSpec and AudioSpec (and the image tables) in the kernel modules."""
+    from mmedge.preprocess.audio import AudioSpec as OldAudio
+    from mmedge.preprocess.audio_spec import AudioSpec
+    from mmedge.preprocess.image import ImageSpec as OldImage
+    from mmedge.preprocess.image import colour_matrix as old_matrix
+    from mmedge.preprocess.image_formats import colour_matrix
+    from mmedge.preprocess.image_spec import ImageSpec
+
+    assert (OldAudio, OldImage, old_matrix) == (AudioSpec, ImageSpec, colour_matrix)

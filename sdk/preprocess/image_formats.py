@@ -64,3 +64,18 @@ def kernel_arguments(spec: ImageSpec) -> tuple[list[list[float]], list[float], l
     weight = [[float(a * w) for w in row] for a, row in zip(alpha, m, strict=True)]
     pad = [a * p + b for a, p, b in zip(alpha, spec.pad_value, beta, strict=True)]
     return weight, [float(b) for b in beta], pad
+
+
+__all__ = [
+    "DTYPES",
+    "INTERPOLATIONS",
+    "LAYOUTS",
+    "LETTERBOX_STYLES",
+    "LUMA",
+    "OUTPUT_FORMATS",
+    "PACKED",
+    "SOURCE_VALUES",
+    "YUV_FORMATS",
+    "colour_matrix",
+    "kernel_arguments",
+]
