@@ -54,11 +54,6 @@ def passed_gates(bundle: Bundle, artifact: Artifact) -> bool:
     return True if status is None else status.passed
 
 
-def activation_type(bundle: Bundle, artifact: Artifact) -> str | None:
-    """'int8' or 'uint8' for a Q/DQ int8 artifact, else None."""
-    return artifact.activations
-
-
 def _devices(name: str, options: Mapping[str, Any]) -> list[str]:
     """What backend `name` will run on with these options (ONNX Runtime: its providers)."""
     return BACKENDS[name].devices_for(options)

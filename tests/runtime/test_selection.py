@@ -78,3 +78,24 @@ def test_the_registry_says_who_runs_what() -> None:
         create_backend("tensorrt", "x.plan", providers=["CPUExecutionProvider"])
     with pytest.raises(BackendError, match="unknown backend 'tvm'"):
         create_backend("tvm", "x.so")
+
+
+def test_a_new_backend_is_one_registry_entry(mnist: Bundle) -> None:
+    """A backend registered ahead of ONNX Runtime for ONNX artifacts is what 'auto' picks."""
+    from mmedge.runtime.backends import BackendEntry, register_backend
+
+    opened: list[str] = []
+
+    def open_fake(path, **options):
+        opened.append(Path(path).name)
+        return create_backend("ort", path, providers=["CPUExecutionProvider"])
+
+    register_backend(
+        BackendEntry("fake", ("onnx",), lambda: True, open_fake, options=()), before=["ort"]
+    )
+    try:
+        assert list(BACKENDS).index("fake") == list(BACKENDS).index("ort") - 1
+        with mmedge.Model(mnist, precision="fp32") as model:
+            assert model.backend_name == "fake" and opened == ["model.onnx"]
+    finally:
+        BACKENDS.pop("fake")
