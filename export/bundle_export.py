@@ -141,7 +141,10 @@ def _evaluation_shortcut(
     return Labelled(list(frames), np.asarray(ys, dtype=np.int64), list(labels or []))
 
 
-def _accuracy_report(staged: Path, artifacts: Sequence[Candidate], data: Labelled, bar: bool):
+def _accuracy_report(
+    staged: Path, artifacts: Sequence[Candidate], data: Labelled, bar: bool
+) -> dict[str, Any]:
+    """Top-1 accuracy of every artifact through mmedge.Model on the staged bundle."""
     by_file = {
         a.file: model_accuracy(staged, a.file, data)
         for a in tqdm(artifacts, desc="accuracy", unit="artifact", disable=not bar, leave=False)

@@ -56,7 +56,7 @@ def int8_candidates(
     )
     evaluate: Callable[[Path], float] | None = None
     if fp32_accuracy is not None and eval_labels is not None:
-        labels = eval_labels
+        labels, baseline = eval_labels, fp32_accuracy
 
         def evaluate(path: Path) -> float:
             return gate.accuracy(path, labels)
@@ -68,13 +68,13 @@ def int8_candidates(
         file, activations = VARIANTS[key]
         candidate = Candidate(file, "int8", scratch / file, qdq=_qdq(activations))
         sensitivity: list[Sensitivity] = []
-        if evaluate is not None and fp32_accuracy is not None:
+        if evaluate is not None:
             if key == "int8":
                 gated = quantize_within_drop(
                     quantizer,
                     candidate.path,
                     evaluate,
-                    fp32_accuracy,
+                    baseline,
                     options.max_accuracy_drop,
                     activations=activations,
                     max_float_nodes=options.max_float_layers,
@@ -83,7 +83,7 @@ def int8_candidates(
                 excluded, sensitivity = gated.excluded, gated.sensitivity
             else:  # same layers in float as the TensorRT variant, checked on its own
                 quantizer.quantize(candidate.path, activations=activations, exclude=excluded)
-                drop = 100 * (fp32_accuracy - evaluate(candidate.path))
+                drop = 100 * (baseline - evaluate(candidate.path))
                 if drop > options.max_accuracy_drop:
                     log.warning("int8 with uint8 activations drops %.2f points: not written", drop)
                     continue

@@ -181,15 +181,11 @@ class Workers:
         t0 = time.perf_counter()
         try:
             fused = self.fuser.combine(chosen)
-            result = (
-                assemble(fused, chosen, t, self.modalities, time.monotonic())
-                if fused is not None
-                else None
-            )
+            if fused is None:  # nothing these results can be fused into
+                return
+            result = assemble(fused, chosen, t, self.modalities, time.monotonic())
         except Exception as exc:
             self.report("fusion", "fuse", exc)
-            return
-        if result is None:
             return
         self.telemetry.record("fusion", "fuse", (time.perf_counter() - t0) * 1e3)
         self.telemetry.record("fusion", "end_to_end", result.latency_ms)

@@ -54,11 +54,6 @@ def passed_gates(bundle: Bundle, artifact: Artifact) -> bool:
     return True if status is None else status.passed
 
 
-def _devices(name: str, options: Mapping[str, Any]) -> list[str]:
-    """What backend `name` will run on with these options (ONNX Runtime: its providers)."""
-    return BACKENDS[name].devices_for(options)
-
-
 def _timing_input(bundle: Bundle) -> dict[str, np.ndarray] | None:
     """Batch-1 inputs for timing: the first sample of the stored parity fixture."""
     path = bundle.file("parity_inputs")
@@ -172,7 +167,7 @@ def _portable(
     fell_back: str,
 ) -> Selection:
     """Rule 3: the fastest gated artifact (GPU providers never take the uint8 int8 form)."""
-    devices = _devices(name, options)
+    devices = BACKENDS[name].devices_for(options)  # ONNX Runtime: its providers
     if any(p in GPU_PROVIDERS for p in devices[:1]):
         pool = [a for a in pool if a.activations != "uint8"] or pool
     note = f" (fell back from TensorRT: {fell_back})" if fell_back else ""
