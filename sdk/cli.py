@@ -6,13 +6,40 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from mmedge.errors import MMEdgeError
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM  # 130, 143: the shells'
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (systemd stop, docker stop, kill): unwinds like KeyboardInterrupt, so
+    a running pipeline's `finally` stops it and joins its threads before the process exits."""
+
+
+@contextmanager
+def _terminate_unwinds() -> Iterator[None]:
+    """Turns SIGTERM into Terminated in the main thread for the duration (SIGINT already
+    raises KeyboardInterrupt)."""
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
+    except ValueError:  # not the main thread (main() called from a thread): leave it alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -329,7 +356,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "validate" and args.model and not args.weights:
         parser.error("validate --model needs --weights")
     try:
-        return int(args.func(args))
+        with _terminate_unwinds():
+            return int(args.func(args))
+    except KeyboardInterrupt:  # Ctrl-C: the pipeline stopped and joined its threads
+        print(f"mmedge {args.command}: interrupted", file=sys.stderr)
+        return EXIT_SIGINT
+    except Terminated:
+        print(f"mmedge {args.command}: terminated", file=sys.stderr)
+        return EXIT_SIGTERM
     except MMEdgeError as exc:
         print(f"mmedge {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

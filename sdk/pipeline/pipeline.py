@@ -56,6 +56,7 @@ from mmedge.sources.queues import CLOSED, BoundedQueue
 log = logging.getLogger(__name__)
 
 RESULTS_BUFFER = 256  # fused results kept for an iterator (the newest, until one attaches)
+LIVE_RESULTS_BUFFER = 16  # over live sources: an iterator never gets one older than this many
 
 
 class Pipeline:
@@ -76,6 +77,7 @@ class Pipeline:
         self._workers: Workers | None = None
         self._done = threading.Event()
         self._started = self._stopped = False
+        self._state_lock = threading.Lock()  # start() and stop() from any threads, in any order
         self._owned: list[Model] = []
 
     # -- building ------------------------------------------------------------------------------
@@ -177,6 +179,10 @@ class Pipeline:
         return model
 
     @property
+    def _live(self) -> bool:
+        return any(m.source.live for m in self._modalities.values())
+
+    @property
     def modalities(self) -> dict[str, Modality]:
         """The modalities by name: each one's source, model (None in raw mode) and weight."""
         return dict(self._modalities)
@@ -209,7 +215,7 @@ class Pipeline:
             trigger=config.trigger,
             rate_hz=config.rate_hz,
             max_skew_s=config.max_skew_s,
-            live=any(m.source.live for m in self._modalities.values()),
+            live=self._live,
         )
         return Workers(
             self._modalities,
@@ -224,12 +230,16 @@ class Pipeline:
 
     def start(self) -> Pipeline:
         """Starts every thread; returns at once."""
-        if self._started:
-            return self
-        self._workers = self._prepare()
-        self._results = BoundedQueue(RESULTS_BUFFER, drop_oldest=True)
-        self._started = True
-        self._workers.start()
+        with self._state_lock:
+            if self._stopped:
+                raise MMEdgeError("the pipeline was stopped; a stopped pipeline does not restart")
+            if self._started:
+                return self
+            self._workers = self._prepare()
+            size = LIVE_RESULTS_BUFFER if self._live else RESULTS_BUFFER
+            self._results = BoundedQueue(size, drop_oldest=True)
+            self._started = True
+            self._workers.start()
         return self
 
     def wait(self, timeout_s: float | None = None) -> bool:
@@ -239,26 +249,31 @@ class Pipeline:
 
     def run(self, timeout_s: float | None = None) -> list[FusedResult]:
         """Starts, runs until the sources end (or timeout_s for live sources), stops; returns
-        every fused result."""
+        every fused result. An exception in the waiting thread (KeyboardInterrupt, a signal
+        handler's) stops the pipeline, joining every thread, before it propagates."""
         self._collected = []
-        self.start()
-        self.wait(timeout_s)
-        self.stop()
+        try:
+            self.start()
+            self.wait(timeout_s)
+        finally:
+            self.stop()
         return list(self._collected)
 
     def __iter__(self) -> Iterator[FusedResult]:
         """Fused results as they come; starts the pipeline if needed and stops it when the
         sources end (or the loop is left). Results fused before the loop began are kept (the
-        newest RESULTS_BUFFER of them); from then on none is dropped."""
+        newest RESULTS_BUFFER (256) of them). Over recorded sources none is dropped from then on (a
+        slow loop slows the pipeline down); over live sources a loop that falls behind loses
+        the oldest results (counted in stats()['modalities']['fusion']['dropped']) and never
+        sees one older than LIVE_RESULTS_BUFFER (16) results."""
         self.start()
         results = self._results
         assert results is not None
-        results.set_drop_oldest(False)
+        results.set_drop_oldest(self._live)
         if results.dropped:
             log.warning(
                 "%d fused results came before iteration began and were dropped", results.dropped
             )
-            self.telemetry.count("fusion", "dropped", results.dropped)
         try:
             while True:
                 item = results.get()
@@ -266,29 +281,36 @@ class Pipeline:
                     return
                 yield item
         finally:
+            if results.dropped:
+                self.telemetry.count("fusion", "dropped", results.dropped)
             self.stop()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stops the sources and joins every thread; closes the models it opened. Idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
+        """Stops the sources and joins every thread; closes the models it opened. Idempotent
+        and safe from any thread at any moment (a second caller waits for the first)."""
+        with self._state_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._stop_workers(timeout_s)
+            for model in self._owned:
+                model.close()
+            self._owned.clear()
+            self._done.set()
+
+    def _stop_workers(self, timeout_s: float) -> None:
+        if self._results is not None:  # a fuser blocked on a consumer that left returns
+            self._results.close()
         if self._workers is not None:
             alive = self._workers.stop(timeout_s)
             if alive:
                 log.warning("threads still running after stop(): %s", alive)
-        else:  # never started: only the sources to close
-            for m in self._modalities.values():
-                try:
-                    m.source.close()
-                except Exception as exc:  # a broken device must not keep the others open
-                    self.telemetry.error(m.name, "close", exc)
-        if self._results is not None:
-            self._results.close()
-        for model in self._owned:
-            model.close()
-        self._owned.clear()
-        self._done.set()
+            return
+        for m in self._modalities.values():  # never started: only the sources to close
+            try:
+                m.source.close()
+            except Exception as exc:  # a broken device must not keep the others open
+                self.telemetry.error(m.name, "close", exc)
 
     def __enter__(self) -> Pipeline:
         return self.start()

@@ -1,8 +1,17 @@
 """The threads of a running pipeline: one reader per source (decode), one worker per modality
 (its branch: preprocess + infer), one fuser (the scheduler decides what is due, the fuser
-combines it). A failing source or model is reported and the other modalities keep running; a
-modality whose model fails MAX_ERRORS_IN_ROW items in a row stops. stop() closes the sources
-and queues and joins every thread.
+combines it).
+
+Failure policy: nothing blocks on a failed part. A source that fails (at open or mid-stream) is
+reported and its modality ends; a model that fails an item is reported and the item skipped; a
+modality whose model fails MAX_ERRORS_IN_ROW items in a row is reported, ends and closes its
+source (a tee() branch then stops taking items, so the other branches keep theirs). The run
+goes on with the other modalities and ends when every modality has ended. Every thread body
+reports what escapes it, so no thread dies silently.
+
+Shutdown: stop() (any thread, any moment) closes the queues, which wakes every blocked put and
+get; closes the sources, which waits for a decode in progress (mmedge.sources.base.Source);
+and joins every thread. Each reader also closes its own source when it ends.
 """
 
 from __future__ import annotations
@@ -83,18 +92,22 @@ class Workers:
         still running after timeout_s."""
         self._stop.set()
         for m in self.modalities.values():
-            try:
-                m.source.close()
-            except Exception as exc:  # a broken device must not keep the others running
-                self.telemetry.error(m.name, "close", exc)
             m.queue.close()
         self._fuse_queue.close()
+        for m in self.modalities.values():
+            self._close_source(m)
         deadline = time.monotonic() + timeout_s
         for t in self._threads:
             if t is not threading.current_thread():
                 t.join(max(0.0, deadline - time.monotonic()))
         self.done.set()
         return [t.name for t in self._threads if t.is_alive()]
+
+    def _close_source(self, m: Modality) -> None:
+        try:
+            m.source.close()
+        except Exception as exc:  # a broken device must not keep the others running
+            self.telemetry.error(m.name, "close", exc)
 
     # -- thread bodies -------------------------------------------------------------------------
 
@@ -118,6 +131,7 @@ class Workers:
             if not self._stop.is_set():
                 self.report(m.name, "source", exc)
         finally:
+            self._close_source(m)
             m.queue.put(_End(m.name))
 
     def _work(self, m: Modality) -> None:
@@ -151,6 +165,7 @@ class Workers:
         except Exception as exc:
             self.report(m.name, "infer", exc)
         finally:
+            m.queue.close()  # the reader's put returns at once: it ends and closes the source
             self._fuse_queue.put(_End(m.name))
 
     def _hand_over(self, results: list[ModalityResult]) -> None:
@@ -173,6 +188,8 @@ class Workers:
                     due = scheduler.tick()
                 for t, chosen in due:
                     self._fuse(t, chosen)
+        except Exception as exc:
+            self.report("fusion", "schedule", exc)
         finally:
             self.finish()
             self.done.set()

@@ -18,3 +18,24 @@ def require_positive_ints(spec: Any, names: tuple[str, ...], unit: str = "") -> 
             raise PreprocessError(
                 f"{type(spec).__name__}.{name} must be a positive int{unit}, got {value!r}"
             )
+
+
+# Resource bounds: a spec beyond them is refused when it is made (a manifest that asks for
+# more would hang a worker or exhaust memory before the first result).
+MAX_IMAGE_SIDE_PX = 16384
+"""Largest model input width or height, px (OpenCV's own limit is 32767)."""
+MAX_N_FFT = 1 << 16
+"""Largest FFT size, samples."""
+MAX_FFT_POINTS_PER_S = 1 << 24
+"""Largest n_fft x frames per second of audio (n_fft * sample_rate_hz / hop_length): 2**24 is
+n_fft 4096 at 4096 frames/s, some 300x the work of n_fft 512 at 100 frames/s."""
+MAX_CLIP_FRAMES = 1024
+"""Most frames a video clip may span (clip_len * stride)."""
+
+
+def require_at_most(spec: Any, what: str, value: float, limit: float, hint: str = "") -> None:
+    """Raises PreprocessError when value > limit, naming the spec's field(s) `what`."""
+    if value > limit:
+        raise PreprocessError(
+            f"{type(spec).__name__}.{what} is {value:,.0f}, over the limit of {limit:,.0f}{hint}"
+        )

@@ -16,7 +16,12 @@ import numpy as np
 
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
-from mmedge.preprocess._checks import require_positive_ints
+from mmedge.preprocess._checks import (
+    MAX_FFT_POINTS_PER_S,
+    MAX_N_FFT,
+    require_at_most,
+    require_positive_ints,
+)
 from mmedge.preprocess.audio import audio as audio_input
 from mmedge.preprocess.spec import register_spec
 
@@ -98,6 +103,14 @@ class AudioSpec:
                     f"AudioSpec.{name} must be one of {', '.join(allowed)}, "
                     f"got {getattr(self, name)!r}"
                 )
+        require_at_most(self, "n_fft", self.n_fft, MAX_N_FFT)
+        require_at_most(
+            self,
+            "n_fft * sample_rate_hz / hop_length (FFT points per second of audio)",
+            self.n_fft * self.sample_rate_hz / self.hop_length,
+            MAX_FFT_POINTS_PER_S,
+            ": raise hop_length or lower n_fft",
+        )
         if self.win_length > self.n_fft:
             raise PreprocessError(
                 f"AudioSpec.win_length ({self.win_length}) must not exceed n_fft ({self.n_fft})"

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from mmedge.errors import PreprocessError
-from mmedge.preprocess._checks import require_positive_ints
+from mmedge.preprocess._checks import MAX_IMAGE_SIDE_PX, require_at_most, require_positive_ints
 from mmedge.preprocess.image import image, image_batch
 from mmedge.preprocess.image_formats import (
     DTYPES,
@@ -62,6 +62,8 @@ class ImageSpec:
 
     def __post_init__(self) -> None:
         require_positive_ints(self, ("width", "height"), " (px)")
+        for side in ("width", "height"):
+            require_at_most(self, side, getattr(self, side), MAX_IMAGE_SIDE_PX, " px")
         for name, allowed in (
             ("input_format", tuple(SOURCE_VALUES)),
             ("output_format", tuple(OUTPUT_FORMATS)),

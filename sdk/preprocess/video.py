@@ -16,7 +16,7 @@ import numpy as np
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
 from mmedge.preprocess import cuda
-from mmedge.preprocess._checks import require_positive_ints
+from mmedge.preprocess._checks import MAX_CLIP_FRAMES, require_at_most, require_positive_ints
 from mmedge.preprocess.image import _on_device, source_planes
 from mmedge.preprocess.image_formats import kernel_arguments
 from mmedge.preprocess.image_spec import ImageSpec
@@ -44,6 +44,7 @@ class VideoSpec:
 
     def __post_init__(self) -> None:
         require_positive_ints(self, ("clip_len", "stride"))
+        require_at_most(self, "clip_len * stride", self.clip_len * self.stride, MAX_CLIP_FRAMES)
         if not isinstance(self.frame, ImageSpec):
             raise PreprocessError(
                 f"VideoSpec.frame must be an ImageSpec, got {type(self.frame).__name__}"

@@ -58,6 +58,11 @@ class Source:
     loses the oldest items, counted in stats()['dropped']); a file source hands over every
     item and waits for the reader. read() blocks until an item is ready and returns None at the
     end of the stream; it may raise SourceError. Sources are context managers and iterables.
+
+    Threads: the pipeline reads a source in one thread and may close() it from another while a
+    read() is in progress (stop() at any moment). close() must then wait for a decode in
+    progress or wake a read() that waits for data, and read() after close() returns None;
+    every source in mmedge does so (a decoder is never freed under a running decode).
     """
 
     kind: str = "video"
@@ -71,7 +76,7 @@ class Source:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Releases the device or file; idempotent."""
+        """Releases the device or file; idempotent, safe from any thread."""
 
     def stats(self) -> dict[str, Any]:
         """Counters: items read, dropped, gaps (live sources), reconnects, overflows."""

@@ -6,6 +6,7 @@ else OpenCV for video and soundfile for audio."""
 from __future__ import annotations
 
 import importlib.util
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,16 +49,22 @@ class VideoFile(Source):
         self.loop = loop
         self.name = self.path.name
         self._frames: Iterator[tuple[np.ndarray, float, float]] | None = None
-        self._closer: Any = None
+        self._lock = threading.Lock()  # a decode in progress finishes before close() frees it
+        self._closed = False
         self._index = 0
         self._offset_s = 0.0
         self._last_end_s = 0.0
         self._decode_ms = 0.0
 
     def open(self) -> None:
-        if self._frames is not None:
-            return
-        self._frames = self._pyav() if self.decoder == "pyav" else self._opencv()
+        with self._lock:
+            self._open()
+
+    def _open(self) -> None:
+        if self._closed:
+            raise SourceError(f"{self.name} is closed")
+        if self._frames is None:
+            self._frames = self._pyav() if self.decoder == "pyav" else self._opencv()
 
     def _pyav(self) -> Iterator[tuple[np.ndarray, float, float]]:
         import av
@@ -66,39 +73,45 @@ class VideoFile(Source):
             container = av.open(str(self.path))
         except Exception as exc:
             raise SourceError(f"cannot open {self.path}: {exc}") from exc
-        self._closer = container
-        if not container.streams.video:
-            container.close()
-            raise SourceError(f"{self.path} has no video track")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        rate = float(stream.average_rate) if stream.average_rate else 0.0
-        period = 1.0 / rate if rate > 0 else 0.0
-        for n, frame in enumerate(container.decode(stream)):
-            t = float(frame.time) if frame.time is not None else n * period
-            yield frame.to_ndarray(format="bgr24"), t, period
-        container.close()
+        with container:  # closed when the frames end or the generator is closed
+            if not container.streams.video:
+                raise SourceError(f"{self.path} has no video track")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            rate = float(stream.average_rate) if stream.average_rate else 0.0
+            period = 1.0 / rate if rate > 0 else 0.0
+            for n, frame in enumerate(container.decode(stream)):
+                t = float(frame.time) if frame.time is not None else n * period
+                yield frame.to_ndarray(format="bgr24"), t, period
 
     def _opencv(self) -> Iterator[tuple[np.ndarray, float, float]]:
         import cv2
 
         cap = cv2.VideoCapture(str(self.path))
-        if not cap.isOpened():
-            raise SourceError(f"OpenCV cannot open {self.path}")
-        self._closer = cap
-        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-        period = 1.0 / fps if fps > 0 else 0.0
-        n = 0
-        while True:
-            ok, image = cap.read()
-            if not ok:
-                break
-            yield image, n * period, period  # frame index / fps: container PTS via PyAV
-            n += 1
-        cap.release()
+        try:
+            if not cap.isOpened():
+                raise SourceError(f"OpenCV cannot open {self.path}")
+            fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+            period = 1.0 / fps if fps > 0 else 0.0
+            n = 0
+            while True:
+                ok, image = cap.read()
+                if not ok:
+                    break
+                yield image, n * period, period  # frame index / fps: container PTS via PyAV
+                n += 1
+        finally:
+            cap.release()
 
     def read(self) -> VideoFrame | None:
-        self.open()
+        """The next frame; None at the end, or once close() was called (from any thread)."""
+        with self._lock:
+            if self._closed:
+                return None
+            return self._read()
+
+    def _read(self) -> VideoFrame | None:
+        self._open()
         assert self._frames is not None
         t0 = time.perf_counter()
         try:
@@ -120,10 +133,13 @@ class VideoFile(Source):
         return self._decode_ms
 
     def close(self) -> None:
-        closer, self._closer = self._closer, None
-        if closer is not None:
-            (closer.release if hasattr(closer, "release") else closer.close)()
-        self._frames = None
+        """Frees the decoder; safe from any thread at any moment (waits for a read in
+        progress). Idempotent; read() returns None afterwards."""
+        self._closed = True
+        with self._lock:
+            frames, self._frames = self._frames, None
+            if frames is not None:
+                frames.close()  # type: ignore[attr-defined]
 
     def stats(self) -> dict[str, Any]:
         return {"frames": self._index, "dropped": 0, "decoder": self.decoder}
@@ -155,16 +171,22 @@ class AudioFile(Source):
         self.name = self.path.name
         self.sample_rate_hz = 0
         self._blocks: Iterator[np.ndarray] | None = None
-        self._closer: Any = None
+        self._lock = threading.Lock()  # a decode in progress finishes before close() frees it
+        self._closed = False
         self._index = 0
         self._samples = 0
         self._start_s = 0.0
         self._decode_ms = 0.0
 
     def open(self) -> None:
-        if self._blocks is not None:
-            return
-        self._blocks = self._pyav() if self.decoder == "pyav" else self._soundfile()
+        with self._lock:
+            self._open()
+
+    def _open(self) -> None:
+        if self._closed:
+            raise SourceError(f"{self.name} is closed")
+        if self._blocks is None:
+            self._blocks = self._pyav() if self.decoder == "pyav" else self._soundfile()
 
     def _soundfile(self) -> Iterator[np.ndarray]:
         try:
@@ -177,15 +199,14 @@ class AudioFile(Source):
             f = soundfile.SoundFile(str(self.path))
         except Exception as exc:
             raise SourceError(f"cannot open {self.path}: {exc}") from exc
-        self._closer = f
-        self.sample_rate_hz = int(f.samplerate)
-        block = max(1, round(self.sample_rate_hz * self.block_ms / 1000))
-        while True:
-            data = f.read(block, dtype="float32", always_2d=True)
-            if len(data) == 0:
-                break
-            yield np.ascontiguousarray(data.mean(axis=1), dtype=np.float32)
-        f.close()
+        with f:  # closed when the samples end or the generator is closed
+            self.sample_rate_hz = int(f.samplerate)
+            block = max(1, round(self.sample_rate_hz * self.block_ms / 1000))
+            while True:
+                data = f.read(block, dtype="float32", always_2d=True)
+                if len(data) == 0:
+                    break
+                yield np.ascontiguousarray(data.mean(axis=1), dtype=np.float32)
 
     def _pyav(self) -> Iterator[np.ndarray]:
         import av
@@ -194,34 +215,39 @@ class AudioFile(Source):
             container = av.open(str(self.path))
         except Exception as exc:
             raise SourceError(f"cannot open {self.path}: {exc}") from exc
-        self._closer = container
-        if not container.streams.audio:
-            container.close()
-            raise SourceError(f"{self.path} has no audio track")
-        stream = container.streams.audio[0]
-        self.sample_rate_hz = int(stream.rate)
-        to_mono = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate_hz)
-        block = max(1, round(self.sample_rate_hz * self.block_ms / 1000))
-        pending = np.zeros(0, np.float32)
-        first = True
-        for frame in container.decode(stream):
-            if first:
-                self._start_s = max(0.0, float(frame.time or 0.0))
-                first = False
-            for mono in to_mono.resample(frame):
+        with container:  # closed when the samples end or the generator is closed
+            if not container.streams.audio:
+                raise SourceError(f"{self.path} has no audio track")
+            stream = container.streams.audio[0]
+            self.sample_rate_hz = int(stream.rate)
+            to_mono = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate_hz)
+            block = max(1, round(self.sample_rate_hz * self.block_ms / 1000))
+            pending = np.zeros(0, np.float32)
+            first = True
+            for frame in container.decode(stream):
+                if first:
+                    self._start_s = max(0.0, float(frame.time or 0.0))
+                    first = False
+                for mono in to_mono.resample(frame):
+                    pending = np.concatenate([pending, mono.to_ndarray().reshape(-1)])
+                    while len(pending) >= block:
+                        yield pending[:block].astype(np.float32)
+                        pending = pending[block:]
+            for mono in to_mono.resample(None):
                 pending = np.concatenate([pending, mono.to_ndarray().reshape(-1)])
-                while len(pending) >= block:
-                    yield pending[:block].astype(np.float32)
-                    pending = pending[block:]
-        for mono in to_mono.resample(None):
-            pending = np.concatenate([pending, mono.to_ndarray().reshape(-1)])
-        while len(pending):
-            yield pending[:block].astype(np.float32)
-            pending = pending[block:]
-        container.close()
+            while len(pending):
+                yield pending[:block].astype(np.float32)
+                pending = pending[block:]
 
     def read(self) -> AudioChunk | None:
-        self.open()
+        """The next block; None at the end, or once close() was called (from any thread)."""
+        with self._lock:
+            if self._closed:
+                return None
+            return self._read()
+
+    def _read(self) -> AudioChunk | None:
+        self._open()
         assert self._blocks is not None
         t0 = time.perf_counter()
         try:
@@ -244,10 +270,13 @@ class AudioFile(Source):
         return self._decode_ms
 
     def close(self) -> None:
-        closer, self._closer = self._closer, None
-        if closer is not None:
-            closer.close()
-        self._blocks = None
+        """Frees the decoder; safe from any thread at any moment (waits for a read in
+        progress). Idempotent; read() returns None afterwards."""
+        self._closed = True
+        with self._lock:
+            blocks, self._blocks = self._blocks, None
+            if blocks is not None:
+                blocks.close()  # type: ignore[attr-defined]
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -54,6 +54,7 @@ class Camera(Source):
         self.max_reconnects = max_reconnects
         self.api_preference = api_preference
         self._cap: Any = None
+        self._cap_lock = threading.Lock()  # a read in progress finishes before close() frees
         self._closed = threading.Event()
         self._index = 0
         self._reconnects = 0
@@ -91,9 +92,16 @@ class Camera(Source):
             self._gap_start = live_clock()
 
     def _release(self) -> None:
-        cap, self._cap = self._cap, None
-        if cap is not None:
-            cap.release()
+        with self._cap_lock:
+            cap, self._cap = self._cap, None
+            if cap is not None:
+                cap.release()
+
+    def _grab(self) -> tuple[bool, Any]:
+        with self._cap_lock:
+            if self._cap is None or self._closed.is_set():
+                return False, None
+            return self._cap.read()
 
     def read(self) -> VideoFrame | None:
         wait = self.backoff_s[0]
@@ -110,8 +118,10 @@ class Camera(Source):
                 self._closed.wait(wait)
                 wait = min(wait * 2, self.backoff_s[1])
                 continue
-            ok, image = self._cap.read()
+            ok, image = self._grab()
             now = live_clock()
+            if self._closed.is_set():
+                break
             if ok and image is not None:
                 if self._gap_start is not None:
                     self._gaps.append(
@@ -128,6 +138,7 @@ class Camera(Source):
         return None
 
     def close(self) -> None:
+        """Releases the capture; safe from any thread (a read in progress finishes first)."""
         self._closed.set()
         self._release()
 
