@@ -141,6 +141,22 @@ def _evaluation_shortcut(
     return Labelled(list(frames), np.asarray(ys, dtype=np.int64), list(labels or []))
 
 
+def _modality(given: str | None, signature: Signature) -> str:
+    """The bundle's modality: `given`, checked against the inputs' specs, or inferred."""
+    kinds = {i.preprocess.kind for i in signature.inputs if i.preprocess is not None}
+    inferred = kinds.pop() if len(kinds) == 1 else ("multimodal" if kinds else "image")
+    if given is None:
+        return inferred
+    single_spec = len(signature.inputs) == 1 and signature.inputs[0].preprocess is not None
+    if single_spec and given != inferred:
+        raise ExportError(
+            f"modality {given!r} contradicts the input's {inferred} preprocessing spec "
+            f"({type(signature.inputs[0].preprocess).__name__}); leave modality out to "
+            "take it from the spec"
+        )
+    return given
+
+
 def _accuracy_report(
     staged: Path, artifacts: Sequence[Candidate], data: Labelled, bar: bool
 ) -> dict[str, Any]:
@@ -168,7 +184,7 @@ def export_bundle(
     output_name: str = "logits",
     output_kind: str = "logits",
     labels: Sequence[str] | None = None,
-    modality: str = "image",
+    modality: str | None = None,
     task: str = "classification",
     description: str | None = None,
     precisions: Sequence[str] = ("fp32",),
@@ -186,6 +202,9 @@ def export_bundle(
     inputs/outputs: every model input (ModelInput: example tensor, preprocessing spec) and
         output (ModelOutput: name, kind) in the order the model takes and returns them. For a
         single-input model, example_input/preprocess/input_name/output_name are shortcuts.
+    modality: what the bundle is for (image, audio, video, fusion, multimodal); None: inferred
+        from the inputs' specs (one kind: that kind; several: multimodal; none: image). A
+        modality that contradicts the one spec of a single-input model is refused.
     precisions: any of fp32, fp16, int8 (fp32 is always exported: it is the reference).
     calibration: raw samples for int8 calibration (read_folder); evaluation: labelled raw
         samples: the top-1 accuracy of every artifact is measured on them through
@@ -211,6 +230,7 @@ def export_bundle(
         inputs, outputs, example_input, preprocess, input_name, output_name, output_kind
     )
     _check_request(out, overwrite, wanted, calibration, evaluation, signature)
+    modality = _modality(modality, signature)
     steps = tqdm(total=4 + len(wanted), desc=f"export {name}", unit="step", disable=not progress)
     with tempfile.TemporaryDirectory(prefix="mmedge-export-") as tmp:
         scratch = Path(tmp)

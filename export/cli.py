@@ -161,7 +161,12 @@ def run_export(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise ExportError(f"{out} exists; pass --overwrite to replace it")
     calibration = evaluation = None
-    modality = spec.kind if spec is not None else args.modality
+    if spec is not None and args.modality is not None and args.modality != spec.kind:
+        raise ExportError(
+            f"--modality {args.modality} contradicts --preprocess, whose spec is {spec.kind}; "
+            "leave --modality out to take it from the spec"
+        )
+    modality = spec.kind if spec is not None else (args.modality or "image")
     image_format = getattr(spec, "input_format", "BGR")
     if args.calib:
         calibration = read_folder(args.calib, modality, labels, image_format, what="calibration")
@@ -177,7 +182,7 @@ def run_export(args: argparse.Namespace) -> int:
         inputs=inputs,
         outputs=_outputs(args.outputs),
         labels=labels,
-        modality=args.modality,
+        modality=modality,
         precisions=precisions,
         calibration=calibration,
         evaluation=evaluation,

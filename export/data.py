@@ -4,7 +4,7 @@ by the bundle's own preprocessing, so calibration and accuracy see what deployme
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,8 @@ class Labelled:
     """Raw samples with integer labels (indices into label_names).
 
     samples: images (uint8 HWC/HW in the spec's input format), audio (float32 mono), or clips
-        (uint8 (T, H, W, C) frames). sample_rates: per audio sample, Hz (None otherwise).
+        (uint8 (T, H, W, C) frames). sample_rates: per audio sample, Hz (None: not audio, or
+        audio already at its spec's rate, as generated fixtures are; rates_for() says which).
     """
 
     samples: list[Any]
@@ -36,6 +37,16 @@ class Labelled:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def rates_for(self, specs: Mapping[str, Any]) -> list[int] | None:
+        """Per-sample rates (Hz) for mmedge.Model.predict_batch: the given ones, else the rate
+        of the model's audio spec (samples without rates are at it), else None (no audio)."""
+        if self.sample_rates:
+            return list(self.sample_rates)
+        rates = {s.sample_rate_hz for s in specs.values() if s is not None and s.kind == "audio"}
+        if len(rates) > 1:
+            raise ExportError(f"audio inputs at several rates {sorted(rates)}: give sample_rates")
+        return [rates.pop()] * len(self.samples) if rates else None
 
     def subset(self, index: Sequence[int] | np.ndarray) -> Labelled:
         index = list(index)

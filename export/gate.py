@@ -128,8 +128,9 @@ def model_accuracy(bundle: Path, file: str, data: Labelled, batch: int = 256) ->
     Runtime CPU), as a deployment runs it."""
     correct = 0
     with Model(bundle, artifact=file, providers=["CPUExecutionProvider"]) as model:
+        all_rates = data.rates_for(model.specs)
         for s in range(0, len(data), batch):
-            rates = data.sample_rates[s : s + batch] if data.sample_rates else None
+            rates = all_rates[s : s + batch] if all_rates else None
             predictions = model.predict_batch(data.samples[s : s + batch], sample_rates=rates)
             correct += sum(
                 int(p.index == y)

@@ -83,7 +83,7 @@ def stage_feeds(
     with Model(provisional, artifact=fp32_file, providers=["CPUExecutionProvider"]) as staged:
 
         def feeds(data: Labelled) -> Feeds:
-            return staged.preprocess_batch(data.samples, sample_rates=data.sample_rates)
+            return staged.preprocess_batch(data.samples, sample_rates=data.rates_for(staged.specs))
 
         if parity.data is not None:
             raw, source = parity.data, "given"

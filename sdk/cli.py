@@ -212,7 +212,10 @@ def _add_export(sub: Any) -> None:
     )
     p.add_argument("--labels", help="text file with one label per line")
     p.add_argument(
-        "--modality", default="image", choices=["image", "audio", "video", "fusion", "multimodal"]
+        "--modality",
+        choices=["image", "audio", "video", "fusion", "multimodal"],
+        help="default: the --preprocess spec's kind (image without one); a contradiction is "
+        "refused",
     )
     p.add_argument(
         "--precision",

@@ -87,7 +87,7 @@ class Branch:
         assert model is not None
         tp = time.perf_counter()
         if feeds is None:
-            feeds = model.preprocess(sample)
+            feeds = model.preprocess_native(sample)
         prep_ms += (time.perf_counter() - tp) * 1e3
         ti = time.perf_counter()
         outputs = model.infer(feeds)

@@ -321,7 +321,9 @@ class ModelFuser:
         if not all(m in chosen for m in self.inputs.values()):
             return None
         sample = {i: chosen[m].raw for i, m in self.inputs.items()}
-        feeds = self.model.preprocess(sample if len(sample) > 1 else next(iter(sample.values())))
+        feeds = self.model.preprocess_native(
+            sample if len(sample) > 1 else next(iter(sample.values()))
+        )
         weights = {m: 1.0 / len(self.inputs) for m in self.inputs.values()}
         return Fused(_probs_of(self.model, feeds), self.model.labels, weights, "model")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import threading
 import time
 from pathlib import Path
@@ -15,13 +16,57 @@ import numpy as np
 STAGES = ("decode", "resample", "preprocess", "infer", "overhead", "fuse", "end_to_end")
 
 
-class StageStats:
-    """Latencies (ms) of one stage; keeps the newest `keep` samples for percentiles, counts
-    all. Thread-safe."""
+class LatencyHistogram:
+    """Latencies (ms) in log-spaced buckets: constant memory however long it runs (a robot runs
+    for weeks), percentiles within RELATIVE_ERROR of the exact ones.
 
-    def __init__(self, keep: int = 20000) -> None:
-        self._values: collections.deque[float] = collections.deque(maxlen=keep)
-        self._count = 0
+    Buckets are GROWTH = 1.02 wide (each 2% above the last) from LOW_MS = 1 us to HIGH_MS =
+    1000 s: 1,048 int64 counters (8 KiB). A percentile is the geometric middle of the
+    bucket holding it, so it is within 1% of the exact value (for values in range; smaller
+    ones count as LOW_MS, larger as HIGH_MS); max, min and mean are exact.
+    """
+
+    GROWTH = 1.02
+    LOW_MS = 1e-3
+    HIGH_MS = 1e6
+    RELATIVE_ERROR = GROWTH**0.5 - 1  # 0.995%
+    _N = math.ceil(math.log(HIGH_MS / LOW_MS) / math.log(GROWTH)) + 1
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(self._N, np.int64)
+        self.count = 0
+        self.total_ms = 0.0
+        self.min_ms = math.inf
+        self.max_ms = -math.inf
+
+    def add(self, ms: float) -> None:
+        ratio = ms / self.LOW_MS
+        i = int(math.log(ratio) / math.log(self.GROWTH)) + 1 if ratio > 1.0 else 0
+        self.counts[min(i, self._N - 1)] += 1
+        self.count += 1
+        self.total_ms += ms
+        self.min_ms = min(self.min_ms, ms)
+        self.max_ms = max(self.max_ms, ms)
+
+    def percentile(self, q: float) -> float:
+        """The q-th percentile (0-100), ms; NaN when empty. Clamped to [min, max]; q 0 and
+        100 are min and max, exactly."""
+        if self.count == 0:
+            return math.nan
+        if q <= 0 or q >= 100:
+            return self.min_ms if q <= 0 else self.max_ms
+        rank = max(1, math.ceil(q / 100.0 * self.count))
+        i = int(np.searchsorted(np.cumsum(self.counts), rank))
+        middle = self.LOW_MS * self.GROWTH ** (i - 0.5) if i > 0 else self.LOW_MS
+        return float(min(max(middle, self.min_ms), self.max_ms))
+
+
+class StageStats:
+    """Latencies (ms) of one stage in a LatencyHistogram (constant memory), with the times of
+    the first and last, for the rate. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._hist = LatencyHistogram()
         self._first: float | None = None
         self._last: float | None = None
         self._lock = threading.Lock()
@@ -29,42 +74,44 @@ class StageStats:
     def record(self, ms: float) -> None:
         now = time.monotonic()
         with self._lock:
-            self._values.append(float(ms))
-            self._count += 1
+            self._hist.add(float(ms))
             self._first = now if self._first is None else self._first
             self._last = now
 
-    def values(self) -> np.ndarray:
+    def percentiles(self, qs: tuple[float, ...]) -> list[float]:
         with self._lock:
-            return np.fromiter(self._values, np.float64, len(self._values))
+            return [self._hist.percentile(q) for q in qs]
 
     def summary(self) -> dict[str, float | int]:
-        v = self.values()
         with self._lock:
-            count, first, last = self._count, self._first, self._last
-        if v.size == 0:
-            return {"count": 0}
-        span = (last - first) if first is not None and last is not None else 0.0
-        return {
-            "count": count,
-            "p50_ms": float(np.percentile(v, 50)),
-            "p95_ms": float(np.percentile(v, 95)),
-            "p99_ms": float(np.percentile(v, 99)),
-            "max_ms": float(v.max()),
-            "mean_ms": float(v.mean()),
-            "fps": (count - 1) / span if span > 0 and count > 1 else None,
-        }
+            h, first, last = self._hist, self._first, self._last
+            if h.count == 0:
+                return {"count": 0}
+            p50, p95, p99 = (h.percentile(q) for q in (50, 95, 99))
+            span = (last - first) if first is not None and last is not None else 0.0
+            return {
+                "count": h.count,
+                "p50_ms": p50,
+                "p95_ms": p95,
+                "p99_ms": p99,
+                "max_ms": h.max_ms,
+                "mean_ms": h.total_ms / h.count,
+                "fps": (h.count - 1) / span if span > 0 and h.count > 1 else None,
+            }
 
 
 class Telemetry:
     """Stage statistics per modality ('image', 'audio', ...) and for the fused output
-    ('fusion'), plus drops, queue depths and errors."""
+    ('fusion'), plus drops, queue depths and errors (the newest ERRORS_KEPT; each owner's
+    'errors' counter counts them all). Memory is constant over a run of any length."""
+
+    ERRORS_KEPT = 200
 
     def __init__(self) -> None:
         self._stages: dict[tuple[str, str], StageStats] = {}
         self._counters: dict[tuple[str, str], int] = collections.defaultdict(int)
         self._depth: dict[str, Any] = {}
-        self._errors: list[dict[str, str]] = []
+        self._errors: collections.deque[dict[str, str]] = collections.deque(maxlen=self.ERRORS_KEPT)
         self._lock = threading.Lock()
         self.started = time.monotonic()
 
@@ -152,11 +199,26 @@ class Telemetry:
         import matplotlib.pyplot as plt
 
         with self._lock:
-            items = [(f"{o}\n{s}", st.values()) for (o, s), st in self._stages.items()]
-        items = [(k, v) for k, v in items if v.size]
+            stages = list(self._stages.items())
+        boxes = []
+        for (owner, stage), stats in stages:
+            p1, p25, p50, p75, p99 = stats.percentiles((1, 25, 50, 75, 99))
+            if not math.isnan(p50):
+                boxes.append(
+                    {
+                        "label": f"{owner}\n{stage}",
+                        "whislo": p1,
+                        "q1": p25,
+                        "med": p50,
+                        "q3": p75,
+                        "whishi": p99,
+                        "fliers": [],
+                    }
+                )
+        items = boxes
         fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(items)), 4), dpi=120)
-        ax.boxplot([v for _, v in items], showfliers=True, whis=(1, 99))
-        ax.set_xticks(range(1, len(items) + 1), [k for k, _ in items], fontsize=7)
+        ax.bxp(boxes, showfliers=False)
+        ax.set_xticks(range(1, len(boxes) + 1), [b["label"] for b in boxes], fontsize=7)
         ax.set_ylabel("latency (ms)")
         ax.set_yscale("log")
         ax.set_title("mmedge pipeline latency per stage (whiskers p1-p99)")

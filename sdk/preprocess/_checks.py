@@ -39,3 +39,19 @@ def require_at_most(spec: Any, what: str, value: float, limit: float, hint: str 
         raise PreprocessError(
             f"{type(spec).__name__}.{what} is {value:,.0f}, over the limit of {limit:,.0f}{hint}"
         )
+
+
+def require_finite(x: np.ndarray, what: str) -> None:
+    """Raises PreprocessError when x holds NaN or Inf, with their count and the first one's
+    position: a NaN in the input is a broken sensor or decoder, and every kernel would turn it
+    into something that looks valid (silence, a label)."""
+    finite = np.isfinite(x)
+    if not finite.all():
+        bad = finite.size - int(np.count_nonzero(finite))
+        first = tuple(int(i) for i in np.unravel_index(int(np.argmin(finite)), x.shape))
+        where = first[0] if len(first) == 1 else first
+        raise PreprocessError(
+            f"{what} hold {bad} NaN or Inf value{'s' if bad > 1 else ''} of {x.size} (first at "
+            f"index {where}): refusing to compute features from them; clean the input first "
+            "(e.g. np.nan_to_num) if that is what you want"
+        )

@@ -12,6 +12,7 @@ import numpy as np
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
 from mmedge.preprocess import cuda
+from mmedge.preprocess._checks import require_finite
 
 if TYPE_CHECKING:
     from mmedge.preprocess.audio_spec import AudioSpec
@@ -44,7 +45,9 @@ def as_samples(samples: Any, what: str = "samples") -> np.ndarray:
         return samples.astype(np.float32) / 2147483648.0
     if samples.dtype.kind != "f":
         raise PreprocessError(f"{what} dtype must be float or int16/int32 PCM, got {samples.dtype}")
-    return np.ascontiguousarray(samples, dtype=np.float32)
+    x = np.ascontiguousarray(samples, dtype=np.float32)
+    require_finite(x, what)
+    return x
 
 
 def _run(samples: Any, spec: AudioSpec, feature: str) -> Any:
@@ -147,6 +150,8 @@ def audio(samples: Any, spec: AudioSpec, sample_rate_hz: int | None = None) -> n
     given), zero-padded or trimmed to the analysis window, featurised (spec.feature) and laid
     out as spec.layout (NTF: (1, frames, coeffs), NFT, N1FT)."""
     x = as_samples(samples)
+    if x.size == 0:
+        raise PreprocessError("samples are empty (0 samples): nothing to classify")
     if sample_rate_hz is not None and int(sample_rate_hz) != spec.sample_rate_hz:
         x = resample(x, int(sample_rate_hz), spec.sample_rate_hz)
     n = spec.analysis_samples

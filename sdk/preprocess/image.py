@@ -62,10 +62,12 @@ def _yuv_planes(frame: Any, fmt: str, what: str) -> list[np.ndarray]:
             raise PreprocessError(f"{what}: {fmt} takes {want} planes, got {len(planes)}")
         if fmt == "NV12" and planes[1].ndim == 2:  # (H/2, W) interleaved UV rows
             uv = planes[1]
-            if uv.shape[1] % 2 or uv.strides[1] != 1:
+            if uv.shape[1] % 2:
                 raise PreprocessError(
                     f"{what}: UV plane of shape {uv.shape} is not interleaved pairs"
                 )
+            if uv.strides[1] != 1:  # a strided or reversed view: the pairs are not adjacent
+                uv = np.ascontiguousarray(uv)
             planes[1] = np.lib.stride_tricks.as_strided(
                 uv, (uv.shape[0], uv.shape[1] // 2, 2), (uv.strides[0], 2, 1)
             )
@@ -79,14 +81,14 @@ def _yuv_planes(frame: Any, fmt: str, what: str) -> list[np.ndarray]:
     h, w = frame.shape[0] * 2 // 3, frame.shape[1]
     if h == 0 or w == 0:
         raise PreprocessError(f"{what} is empty: {h}x{w} px")
+    if frame.strides[1] != 1 or (fmt == "I420" and not frame.flags.c_contiguous):
+        # A strided or reversed column view (f[:, ::2], f[:, ::-1]): the chroma planes below are
+        # views that assume adjacent bytes, so take the bytes as they are meant first (a copy).
+        frame = np.ascontiguousarray(frame)
     y = frame[:h]
     if fmt == "NV12":
         uv = frame[h:]
         return [y, np.lib.stride_tricks.as_strided(uv, (h // 2, w // 2, 2), (uv.strides[0], 2, 1))]
-    if not frame.flags.c_contiguous:
-        raise PreprocessError(
-            f"{what}: a single-array I420 frame must be C-contiguous; pass (Y, U, V)"
-        )
     chroma = frame[h:].reshape(-1)
     n = (h // 2) * (w // 2)
     return [y, chroma[:n].reshape(h // 2, w // 2), chroma[n:].reshape(h // 2, w // 2)]

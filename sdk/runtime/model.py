@@ -13,6 +13,7 @@ import numpy as np
 from mmedge import preprocess as pp
 from mmedge.bundle import Bundle, TensorSpec
 from mmedge.errors import BackendError, PreprocessError
+from mmedge.preprocess._checks import require_finite
 from mmedge.runtime.backends import Backend, create_backend
 from mmedge.runtime.selection import Selection, select_artifact
 
@@ -55,6 +56,7 @@ def _tensor_sample(raw: Any, declared: TensorSpec) -> np.ndarray:
         raise PreprocessError(
             f"input {declared.name!r} takes float32 tensors, got {x.dtype} (convert explicitly)"
         )
+    require_finite(x, f"input {declared.name!r}")
     rank = len(declared.shape)
     if x.ndim == rank - 1:
         x = x[None]
@@ -137,19 +139,34 @@ class Model:
             raise PreprocessError(f"inputs must be exactly {names}, got {sorted(sample)}")
         return dict(sample)
 
-    def _tensor(self, declared: TensorSpec, raw: Any, sample_rate: int | None) -> np.ndarray:
+    def _tensor(
+        self, declared: TensorSpec, raw: Any, sample_rate: int | None, native: bool = False
+    ) -> np.ndarray:
         spec = self.specs[declared.name]
         if spec is None:
             return _tensor_sample(raw, declared)
+        if spec.kind == "audio" and sample_rate is None and not native:
+            raise PreprocessError(
+                f"raw audio for input {declared.name!r} needs its rate: predict(samples, "
+                f"sample_rate=HZ) (the model computes features at {spec.sample_rate_hz} Hz and "
+                "resamples from yours; audio at another rate read as that one gives a wrong "
+                "answer without any error)"
+            )
         return spec.apply(raw, sample_rate_hz=sample_rate)
 
     def preprocess(self, sample: Any, *, sample_rate: int | None = None) -> dict[str, np.ndarray]:
         """One sample -> the model's input tensors (batch 1) by input name, through each input's
         preprocessing spec. sample: an image (uint8 HWC/HW), audio (mono samples; sample_rate in
-        Hz, default the spec's rate), a clip ((T, H, W, C) frames), a float32 tensor for inputs
-        without a spec; for a multi-input model a mapping of input name to sample."""
+        Hz, required), a clip ((T, H, W, C) frames), a float32 tensor for inputs without a
+        spec; for a multi-input model a mapping of input name to sample."""
         raw = self._per_input(sample)
         return {t.name: self._tensor(t, raw[t.name], sample_rate) for t in self.inputs}
+
+    def preprocess_native(self, sample: Any) -> dict[str, np.ndarray]:
+        """preprocess() of samples already at each spec's own rate (the pipeline resamples its
+        audio windows before they get here)."""
+        raw = self._per_input(sample)
+        return {t.name: self._tensor(t, raw[t.name], None, native=True) for t in self.inputs}
 
     def preprocess_batch(
         self, samples: Sequence[Any] | np.ndarray, *, sample_rates: Sequence[int] | None = None
@@ -161,6 +178,11 @@ class Model:
         if sample_rates is not None and len(sample_rates) != n:
             raise PreprocessError(f"{n} samples but {len(sample_rates)} sample rates")
         if len(self.inputs) == 1 and self.spec is not None:
+            if self.spec.kind == "audio" and sample_rates is None:
+                raise PreprocessError(
+                    "raw audio needs its rates: predict_batch(samples, sample_rates=[HZ, ...]) "
+                    f"(the model computes features at {self.spec.sample_rate_hz} Hz)"
+                )
             return {self.input_name: self.spec.apply_batch(samples, sample_rates=sample_rates)}
         rows = [
             self.preprocess(s, sample_rate=None if sample_rates is None else sample_rates[i])

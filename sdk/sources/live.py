@@ -35,6 +35,7 @@ class Camera(Source):
 
     kind = "video"
     live = True
+    GAPS_KEPT = 100  # stats()['gaps'] lists the newest; 'reconnects' counts them all
 
     def __init__(
         self,
@@ -59,7 +60,7 @@ class Camera(Source):
         self._index = 0
         self._reconnects = 0
         self._failures_in_row = 0
-        self._gaps: list[dict[str, float]] = []
+        self._gaps: collections.deque[dict[str, float]] = collections.deque(maxlen=self.GAPS_KEPT)
         self._gap_start: float | None = None
         self._period = 1.0 / fps if fps else 0.0
 

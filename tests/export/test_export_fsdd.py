@@ -40,8 +40,6 @@ def export_args(weights: Path, folders: dict[str, Path], out: Path, *extra: str)
         "mmedge.export.recipes:fsdd_cnn",
         "--weights",
         str(weights),
-        "--modality",
-        "audio",
         "--preprocess",
         "fsdd-mfcc",
         "--labels",
@@ -66,7 +64,9 @@ def test_cli_exports_fsdd_cnn_at_every_precision(
     assert code == 0, errors[-2000:]
     assert "| model.int8.onnx | int8 | int8 | PASS |" in printed
     assert "recommended on this CPU" in printed
-    accuracy = json.loads((out / "manifest.json").read_text())["reports"]["accuracy"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["modality"] == "audio"  # from the spec; before: "image" without --modality
+    accuracy = manifest["reports"]["accuracy"]
     assert accuracy["n_samples"] == 250
     assert accuracy["fp32"] >= 0.90
     assert accuracy["fp32"] - accuracy["int8"] <= 0.01
@@ -108,6 +108,7 @@ def write_factory(tmp_path: Path, body: str) -> str:
         ("missing_calib", "calibration folder not found"),
         ("labels_mismatch", "labels file does not belong to this model"),
         ("empty_eval", "holds no audio files"),
+        ("modality_contradiction", "--modality image contradicts --preprocess, whose spec is"),
     ],
 )
 def test_cli_refusals_leave_nothing(
@@ -137,6 +138,8 @@ def test_cli_refusals_leave_nothing(
         (empty / "3").mkdir(parents=True)
         (empty / "3" / "notes.txt").write_text("not audio")
         args[args.index("--eval") + 1] = str(empty)
+    elif case == "modality_contradiction":
+        args += ["--modality", "image"]
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert list(out.parent.iterdir()) == []

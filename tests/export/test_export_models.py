@@ -98,7 +98,7 @@ def test_audio_dynamic_time_axis(tmp_path: Path) -> None:
         assert m.inputs[0].shape == ("batch", 1, 40, "frames")
         for seconds in (0.3, 1.0, 2.2):
             clip = chirp(seconds, 16000, int(seconds * 10))
-            p = m.predict(clip)
+            p = m.predict(clip, sample_rate=16000)
             expected = torch_logits(model, pp.audio(clip, spec))
             np.testing.assert_allclose(p.outputs["logits"], expected[0], atol=1e-4, rtol=1e-4)
 
@@ -121,7 +121,9 @@ def test_crnn_gru_export(tmp_path: Path) -> None:
     with mmedge.Model(out, precision="fp32") as m:
         clip = chirp(0.5, 16000, 3)
         expected = torch_logits(model, pp.audio(clip, spec))
-        np.testing.assert_allclose(m.predict(clip).outputs["logits"], expected[0], atol=1e-4)
+        np.testing.assert_allclose(
+            m.predict(clip, sample_rate=16000).outputs["logits"], expected[0], atol=1e-4
+        )
     bundle = mmedge.Bundle.load(out)
     assert bundle.reports["parity"]["model.fp16.onnx"]["passed"]
 
@@ -217,8 +219,8 @@ def test_multi_input_model_with_its_own_specs(tmp_path: Path) -> None:
     frame = np.random.default_rng(6).integers(0, 256, (40, 30), dtype=np.uint8)
     clip = chirp(0.5, 16000, 6)
     with mmedge.Model(bundle) as m:
-        p = m.predict({"image": frame, "mfcc": clip})
-        batch = m.predict_batch([{"image": frame, "mfcc": clip}] * 3)
+        p = m.predict({"image": frame, "mfcc": clip}, sample_rate=16000)
+        batch = m.predict_batch([{"image": frame, "mfcc": clip}] * 3, sample_rates=[16000] * 3)
     expected = torch_logits(model, pp.image(frame, image_spec), pp.audio(clip, AUDIO))
     np.testing.assert_allclose(p.outputs["logits"], expected[0], atol=1e-4)
     for q in batch:
