@@ -211,12 +211,8 @@ def _add_export(sub: Any) -> None:
         "(default: logits)",
     )
     p.add_argument("--labels", help="text file with one label per line")
-    p.add_argument(
-        "--modality",
-        choices=["image", "audio", "video", "fusion", "multimodal"],
-        help="default: the --preprocess spec's kind (image without one); a contradiction is "
-        "refused",
-    )
+    modalities = ["image", "audio", "video", "fusion", "multimodal"]
+    p.add_argument("--modality", choices=modalities, help="default: the --preprocess spec's kind")
     p.add_argument(
         "--precision",
         default="fp32",

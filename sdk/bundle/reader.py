@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tarfile
+import os
+import stat
 import tempfile
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from mmedge.bundle.consistency import check_consistency
+from mmedge.bundle.limits import DEFAULT_LIMITS, BundleLimits
 from mmedge.bundle.manifest import (
     MANIFEST,
     Artifact,
@@ -22,6 +25,8 @@ from mmedge.bundle.manifest import (
     TensorSpec,
     validate_manifest,
 )
+from mmedge.bundle.paths import check_relpath
+from mmedge.bundle.unpack import temp_copy_dir, unpack
 from mmedge.errors import BundleError, PreprocessError
 from mmedge.preprocess.spec import Spec, spec_from_dict
 
@@ -32,46 +37,6 @@ def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
         while chunk := f.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def check_relpath(name: str, what: str = "path") -> PurePosixPath:
-    """A path inside a bundle: relative, '/'-separated, no '..'. Raises BundleError."""
-    p = PurePosixPath(name)
-    if not name or p.is_absolute() or name.startswith(("/", "\\")) or "\\" in name:
-        raise BundleError(f"{what} {name!r} is not a relative path inside the bundle")
-    if any(part == ".." for part in p.parts):
-        raise BundleError(f"{what} {name!r} points outside the bundle ('..')")
-    return p
-
-
-def _safe_extract(tar_path: Path, dest: Path) -> None:
-    """Extracts regular files and directories only; refuses absolute paths, '..' and links.
-    Every member is checked before anything is written."""
-    try:
-        tar = tarfile.open(tar_path)  # noqa: SIM115 - closed by the `with` below
-    except (tarfile.TarError, OSError) as exc:
-        raise BundleError(f"{tar_path} is not a readable tar archive: {exc}") from exc
-    with tar:
-        members = tar.getmembers()
-        for member in members:
-            where = f"{tar_path}: member {member.name!r}"
-            if member.issym() or member.islnk():
-                raise BundleError(f"{where} is a link; bundles may not contain links")
-            if not (member.isfile() or member.isdir()):
-                raise BundleError(f"{where} is not a regular file or directory")
-            check_relpath(member.name, what=where)
-        for member in members:
-            target = dest.joinpath(*PurePosixPath(member.name).parts)
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source = tar.extractfile(member)
-            if source is None:  # pragma: no cover - isfile() members always have data
-                raise BundleError(f"{tar_path}: member {member.name!r} has no data")
-            with source, open(target, "wb") as out:
-                while chunk := source.read(1 << 20):
-                    out.write(chunk)
 
 
 def _bundle_root(extracted: Path, source: Path) -> Path:
@@ -92,29 +57,39 @@ class Bundle:
         manifest: dict[str, Any],
         source: Path,
         tempdir: tempfile.TemporaryDirectory[str] | None = None,
+        limits: BundleLimits = DEFAULT_LIMITS,
     ) -> None:
         self.root = root
         self.source = source
         self.manifest = manifest
+        self.limits = limits
         self._tempdir = tempdir  # keeps an extracted .tar alive as long as the bundle
 
     @classmethod
-    def load(cls, path: str | Path, *, verify_checksums: bool = True) -> Bundle:
-        """Loads NAME.mmb/ or NAME.mmb.tar, validating the manifest against its schema and the
-        sha256 of every artifact and file. Raises BundleError saying what is wrong."""
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        verify_checksums: bool = True,
+        limits: BundleLimits | None = None,
+    ) -> Bundle:
+        """Loads NAME.mmb/ or NAME.mmb.tar and refuses it (BundleError saying what is wrong)
+        unless: the manifest fits its schema; every file in the bundle is listed in it and
+        matches its sha256 (verify_checksums=False skips the hashing only); nothing is a link;
+        a .tar stays within `limits` (mmedge.bundle.limits: sizes, members, compression
+        ratio) and names each file once; and the manifest agrees with its artifacts (inputs,
+        outputs, precision, labels: mmedge.bundle.consistency)."""
+        limits = limits or DEFAULT_LIMITS
         source = Path(path)
         if not source.exists():
             raise BundleError(f"bundle not found: {source}")
         if source.is_dir():
-            if not (source / MANIFEST).is_file():
-                raise BundleError(f"{source} has no {MANIFEST}: not an mmedge bundle")
-            return cls._open(source, source, None, verify_checksums)
-        tempdir = tempfile.TemporaryDirectory(prefix="mmedge-bundle-")
+            return cls._open(source, source, None, verify_checksums, limits)
+        tempdir = temp_copy_dir()
         try:
-            _safe_extract(source, Path(tempdir.name))
-            return cls._open(
-                _bundle_root(Path(tempdir.name), source), source, tempdir, verify_checksums
-            )
+            unpack(source, Path(tempdir.name), limits)
+            root = _bundle_root(Path(tempdir.name), source)
+            return cls._open(root, source, tempdir, verify_checksums, limits)
         except BaseException:
             tempdir.cleanup()
             raise
@@ -126,8 +101,13 @@ class Bundle:
         source: Path,
         tempdir: tempfile.TemporaryDirectory[str] | None,
         verify_checksums: bool,
+        limits: BundleLimits,
     ) -> Bundle:
         manifest_path = root / MANIFEST
+        if manifest_path.is_symlink():
+            raise BundleError(f"{source}: {MANIFEST} is a link; bundles may not contain links")
+        if not manifest_path.is_file():
+            raise BundleError(f"{source} has no {MANIFEST}: not an mmedge bundle")
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
@@ -138,10 +118,33 @@ class Bundle:
         except UnicodeDecodeError as exc:
             raise BundleError(f"{source}: {MANIFEST} is not UTF-8 text") from exc
         validate_manifest(manifest, where=f"{source}: {MANIFEST}")
-        bundle = cls(root, manifest, source, tempdir)
+        bundle = cls(root, manifest, source, tempdir, limits)
+        bundle.check_tree()
         if verify_checksums:
             bundle.verify()
+        check_consistency(bundle)
         return bundle
+
+    def check_tree(self) -> None:
+        """Refuses links anywhere in the bundle and files its manifest does not list (a file
+        that is not checksummed could be swapped: e.g. ONNX external weights)."""
+        listed = {MANIFEST} | {PurePosixPath(f).as_posix() for _, f, _ in self.view.listed()}
+        for folder, dirs, files in os.walk(self.root):
+            for name in (*dirs, *files):
+                path = Path(folder) / name
+                rel = path.relative_to(self.root).as_posix()
+                mode = path.lstat().st_mode
+                if stat.S_ISLNK(mode):
+                    raise BundleError(
+                        f"{self.source}: {rel} is a link; bundles may not contain links"
+                    )
+                if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                    raise BundleError(f"{self.source}: {rel} is not a regular file or directory")
+                if stat.S_ISREG(mode) and rel not in listed:
+                    raise BundleError(
+                        f"{self.source}: {rel} is not listed in the manifest; every file of a "
+                        "bundle must be listed and checksummed (re-export, or remove the file)"
+                    )
 
     def verify(self) -> None:
         """Checks that every listed file exists inside the bundle and matches its sha256."""

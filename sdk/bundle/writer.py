@@ -1,18 +1,22 @@
-"""Writes bundles atomically: everything goes to a temporary sibling first, then one rename puts
-it in place, so a crash or a failed check never leaves a half-written bundle behind."""
+"""Writes bundles atomically: everything goes to a staging sibling first, is checked by loading
+it, then one atomic step puts it in place (mmedge.bundle.atomic), so the path holds the old
+bundle or the new one, complete, whenever the writer dies; a write lock keeps concurrent
+writers apart, and leftovers of killed writers are removed by the next write."""
 
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import os
+import secrets
 import shutil
 import tarfile
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mmedge.bundle.atomic import fsync_dir, recover, replace_dir, write_lock
 from mmedge.bundle.manifest import MANIFEST, validate_manifest
 from mmedge.bundle.reader import Bundle, check_relpath, sha256_file
 from mmedge.errors import BundleError
@@ -61,30 +65,11 @@ def _stage(
     return manifest
 
 
-def _replace_dir(stage: Path, out: Path, overwrite: bool) -> None:
-    if not out.exists():
-        os.replace(stage, out)
-        return
-    if not overwrite:
-        raise BundleError(f"{out} exists; pass overwrite=True to replace it")
-    if not out.is_dir():
-        raise BundleError(f"{out} exists and is not a directory")
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    os.replace(out, old)
+def _write_tar(stage: Path, out: Path) -> None:
+    """Streams the staged files into a temporary .tar beside `out`, then renames it over."""
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
     try:
-        os.replace(stage, out)
-    except OSError:
-        os.replace(old, out)  # put the previous bundle back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _write_tar(stage: Path, out: Path, overwrite: bool) -> None:
-    if out.exists() and not overwrite:
-        raise BundleError(f"{out} exists; pass overwrite=True to replace it")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f_out:
+        with open(tmp, "xb") as f_out:
             with tarfile.open(fileobj=f_out, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 for path in sorted(stage.rglob("*")):
                     if path.is_file():
@@ -95,10 +80,28 @@ def _write_tar(stage: Path, out: Path, overwrite: bool) -> None:
                             tar.addfile(info, f)
             f_out.flush()
             os.fsync(f_out.fileno())
-        os.replace(tmp_name, out)
+        os.replace(tmp, out)
+        fsync_dir(out.parent)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _bytes_to_write(files: Mapping[str, bytes | Path], tar: bool) -> int:
+    """Bytes a write needs free: the staged copy, and the archive beside it for a .tar."""
+    staged = sum(
+        len(c) if isinstance(c, bytes) else (Path(c).stat().st_size if Path(c).is_file() else 0)
+        for c in files.values()
+    )
+    return staged * (2 if tar else 1) + (1 << 20)
+
+
+def _no_space(out: Path, needed: int, free: int | None = None) -> BundleError:
+    free = shutil.disk_usage(out.parent).free if free is None else free
+    return BundleError(
+        f"not enough space to write {out}: it needs about {needed / 1e6:.1f} MB, "
+        f"{free / 1e6:.1f} MB are free on {out.parent}"
+    )
 
 
 def write_bundle(
@@ -115,18 +118,34 @@ def write_bundle(
         here, then it is validated against the schema before anything is put in place.
     files: bundle-relative name -> content (bytes) or a path to copy. Every name must be listed
         in the manifest's artifacts or files, and every listed name given.
+    overwrite: replace an existing bundle at `out` (atomically: readers see the old one or the
+        new one, never a mix or nothing).
+    Raises BundleError: `out` exists without overwrite, another process is writing `out`, not
+    enough disk space (before anything is written, or when the disk fills meanwhile), or the
+    manifest or files are wrong. Nothing is left behind on failure.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
-    try:
-        _stage(stage, dict(manifest), files)
-        if out.suffix == ".tar":
-            _write_tar(stage, out, overwrite)
-        else:
-            _replace_dir(stage, out, overwrite)
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
-    Bundle.load(out).close()  # what was written must load
+    tar = out.suffix == ".tar"
+    needed = _bytes_to_write(files, tar)
+    free = shutil.disk_usage(out.parent).free
+    if needed > free:
+        raise _no_space(out, needed, free)
+    with write_lock(out):
+        recover(out)  # first: a bundle a killed writer left aside is put back at `out`
+        if out.exists() and not overwrite:
+            raise BundleError(f"{out} exists; pass overwrite=True to replace it")
+        stage = out.with_name(f".{out.name}.staging-{os.getpid()}-{secrets.token_hex(4)}")
+        stage.mkdir()
+        try:
+            _stage(stage, dict(manifest), files)
+            Bundle.load(stage).close()  # what is put in place must load
+            (_write_tar if tar else replace_dir)(stage, out)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _no_space(out, needed) from exc
+            raise
+        finally:
+            if stage.exists():
+                shutil.rmtree(stage, ignore_errors=True)
     return out

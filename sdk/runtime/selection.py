@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from mmedge.bundle import Artifact, Bundle
+from mmedge.bundle.limits import load_arrays
 from mmedge.errors import BackendError
 from mmedge.runtime import speed
 from mmedge.runtime.backends import (
@@ -59,10 +60,8 @@ def _timing_input(bundle: Bundle) -> dict[str, np.ndarray] | None:
     path = bundle.file("parity_inputs")
     if path is None:
         return None
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            return {k: np.ascontiguousarray(z[k][:1]) for k in z.files}
-    return {bundle.inputs[0].name: np.ascontiguousarray(np.load(path, allow_pickle=False)[:1])}
+    arrays = load_arrays(path, bundle.inputs[0].name, bundle.limits)
+    return {k: np.ascontiguousarray(v[:1]) for k, v in arrays.items()}
 
 
 def _known_timing(

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from mmedge.bundle import Artifact, Bundle
+from mmedge.bundle.limits import load_arrays
 from mmedge.bundle.parity import ParityReport, ParityTolerance, compare
 from mmedge.errors import BundleError
 from mmedge.runtime.backends import available_backends, backend_for, create_backend
@@ -46,22 +47,17 @@ def stored_tolerance(
 
 
 def load_fixture(bundle: Bundle) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(inputs by input name, PyTorch outputs by output name) stored at export time."""
+    """(inputs by input name, PyTorch outputs by output name) stored at export time; read only
+    now, within the bundle's fixture limit (mmedge.bundle.limits)."""
     inputs_path, reference_path = bundle.file("parity_inputs"), bundle.file("parity_reference")
     if inputs_path is None or reference_path is None:
         raise BundleError(
             f"{bundle.source} stores no parity fixture (parity_inputs, parity_reference)"
         )
 
-    def read(path: Any, default_name: str) -> dict[str, np.ndarray]:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        return {default_name: np.load(path, allow_pickle=False)}
-
     return (
-        read(inputs_path, bundle.inputs[0].name),
-        read(reference_path, bundle.outputs[0].name),
+        load_arrays(inputs_path, bundle.inputs[0].name, bundle.limits),
+        load_arrays(reference_path, bundle.outputs[0].name, bundle.limits),
     )
 
 
