@@ -133,17 +133,21 @@ class Signature:
     def manifest_inputs(self) -> list[dict[str, Any]]:
         return [i.manifest_entry() for i in self.inputs]
 
-    def manifest_outputs(self, reference: Mapping[str, np.ndarray] | None) -> list[dict[str, Any]]:
+    def manifest_outputs(
+        self,
+        reference: Mapping[str, np.ndarray] | None,
+        graph_shapes: Mapping[str, tuple[int | str, ...]] | None = None,
+    ) -> list[dict[str, Any]]:
         """The manifest's outputs, shaped as the reference outputs (batch first); without
-        reference outputs (a provisional bundle) only the batch axis."""
+        reference outputs (a provisional bundle) as the ONNX graph declares them."""
+
+        def rest(name: str) -> list[int | str]:
+            if reference:
+                return [int(d) for d in reference[name].shape[1:]]
+            return list((graph_shapes or {}).get(name, ("batch",))[1:])
+
         return [
-            {
-                "name": o.name,
-                "shape": ["batch"]
-                + ([int(d) for d in reference[o.name].shape[1:]] if reference else []),
-                "dtype": "float32",
-                "kind": o.kind,
-            }
+            {"name": o.name, "shape": ["batch", *rest(o.name)], "dtype": "float32", "kind": o.kind}
             for o in self.outputs
         ]
 

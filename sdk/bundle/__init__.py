@@ -1,9 +1,10 @@
-"""Bundles: reading (checksums, schema, safe tar extraction), writing (atomic), the manifest
-(its JSON Schema and typed views), and parity (how far an artifact is from the PyTorch
-reference)."""
+"""Bundles: reading (checksums, schema, limits, consistency with the artifacts, safe tar
+unpacking), writing (atomic, locked), the manifest (its JSON Schema and typed views), and
+parity (how far an artifact is from the PyTorch reference)."""
 
 from __future__ import annotations
 
+from mmedge.bundle.limits import BundleLimits
 from mmedge.bundle.manifest import (
     MANIFEST,
     SCHEMA_VERSION,
@@ -26,6 +27,7 @@ __all__ = [
     "SUPPORTED_SCHEMA_VERSIONS",
     "Artifact",
     "Bundle",
+    "BundleLimits",
     "FileEntry",
     "Manifest",
     "ParityReport",

@@ -65,6 +65,7 @@ def test_a_writer_killed_at_random_moments_leaves_a_complete_bundle(
         os.waitpid(pid, 0)
         with Bundle.load(out) as bundle:  # complete: schema, every checksum, consistency
             seen[bundle.manifest["description"]] += 1
+    print(f"{suffix}: {TRIALS} kills, the path held old {seen['old']}, new {seen['new']}")
     assert seen["old"] + seen["new"] == TRIALS
     assert seen["new"] > 0  # the kills did land after writes completed, not only before
     write_bundle(out, versions[0], files, overwrite=True)  # the next write cleans up
