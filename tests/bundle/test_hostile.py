@@ -224,7 +224,7 @@ def manifests(draw: st.DrawFn) -> bytes:
         if action == "drop":
             manifest.pop(key)
         elif action == "artifact" and isinstance(manifest.get("artifacts"), list):
-            entry = manifest["artifacts"][0]
+            entry = manifest["artifacts"][0] if manifest["artifacts"] else {}
             entry[draw(st.sampled_from(["file", "precision", "format", "sha256"]))] = draw(NAMES)
         else:
             manifest[key] = {"null": None, "number": -1, "string": draw(NAMES), "list": []}.get(
