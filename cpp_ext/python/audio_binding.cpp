@@ -45,8 +45,8 @@ T option_from(const py::handle& value, const char* key) {
 }
 
 // The option macros name the enum types unqualified.
-using audio::Lifter, audio::LogMode, audio::MelFilters, audio::MelScale, audio::Padding,
-    audio::Window;
+using audio::FilterNorm, audio::Lifter, audio::LogMode, audio::MelFilters, audio::MelScale,
+    audio::Padding, audio::Window;
 
 template <typename T>
 void add_value_names(py::dict& d, const char* key) {

@@ -34,6 +34,23 @@ WINDOWS = OPTION_VALUES["window"]
 PADDINGS = OPTION_VALUES["padding"]
 FEATURES = ("mfcc", "logmel")
 LAYOUTS = ("NTF", "NFT", "N1FT")
+# Kaldi's window_type names -> (window, periodic). kaldi-native-fbank's "hann" is periodic
+# (torch.hann_window), Kaldi's "hanning" symmetric; the others are symmetric.
+KALDI_WINDOWS: dict[str, tuple[str, bool]] = {
+    "povey": ("povey", False),
+    "hamming": ("hamming", False),
+    "hanning": ("hann", False),
+    "hann": ("hann", True),
+    "rectangular": ("rectangular", False),
+    "blackman": ("blackman", False),
+    "sine": ("sine", False),
+}
+
+
+def _kaldi_samples(sample_rate_hz: int, ms: float) -> int:
+    """Kaldi's WindowSize()/WindowShift(): static_cast<int32>(samp_freq * 0.001 * ms), its
+    options being float32."""
+    return int(float(np.float32(sample_rate_hz)) * 0.001 * float(np.float32(ms)))
 
 
 @register_spec
@@ -43,14 +60,16 @@ class AudioSpec:
 
     sample_rate_hz: rate the features are computed at; other rates are resampled to it.
     n_fft, win_length, hop_length: FFT size, analysis window and frame shift, in samples.
-    window: hann | hamming | povey | rectangular; window_periodic: scipy's fftbins=True.
+    window: hann | hamming | povey | rectangular | blackman | sine; window_periodic: scipy's
+        fftbins=True; blackman_coeff: Kaldi's (0.42).
     padding: center_zero (librosa center=True, pad_mode='constant'), center_reflect
         (pad_mode='reflect'), snip_edges (Kaldi: only whole frames from sample 0).
     sample_scale: samples are multiplied by this first (Kaldi models trained on int16-scale
         audio use 32768). remove_dc, preemphasis: per-frame Kaldi steps.
     power: 2 power spectrum, 1 magnitude. n_mels, fmin_hz, fmax_hz (None: Nyquist; negative:
         Nyquist + value, as Kaldi), mel_scale slaney | htk, mel_filters librosa | kaldi (how the
-        triangles are laid out), slaney_norm (equal-area triangles).
+        triangles are laid out), slaney_norm (equal-area triangles) or filter_norm none | l1 |
+        l2 | max (librosa norm=1, 2, inf: each filter of unit p-norm).
     log: db (10 log10(max(log_floor, x)) - 10 log10(max(log_floor, db_ref))) or ln
         (ln(max(x, log_floor))). top_db: librosa's clamp to (maximum - top_db) over the whole
         signal, in dB; None for none (a stream must use None: it cannot see the future).
@@ -91,6 +110,8 @@ class AudioSpec:
     analysis_seconds: float | None = None
     feature: str = "mfcc"
     layout: str = "NTF"
+    blackman_coeff: float = 0.42
+    filter_norm: str = "none"
     kind: str = field(default="audio", init=False)
 
     def __post_init__(self) -> None:
@@ -134,6 +155,14 @@ class AudioSpec:
             C.FeatureExtractor(self.kernel_params())
         except ValueError as exc:
             raise PreprocessError(f"AudioSpec: {exc}") from exc
+        if self.mel_filters == "kaldi":  # Kaldi refuses a filter bank with an empty band
+            empty = np.flatnonzero(~C.mel_filters(self.kernel_params()).any(axis=1))
+            if empty.size:
+                raise PreprocessError(
+                    f"AudioSpec: mel band {int(empty[0])} of {self.n_mels} covers no FFT bin "
+                    f"(n_fft {self.n_fft} at {self.sample_rate_hz} Hz); Kaldi refuses this: "
+                    "lower n_mels (num_mel_bins) or raise n_fft"
+                )
 
     # -- presets ------------------------------------------------------------------------------
 
@@ -150,7 +179,7 @@ class AudioSpec:
         fmin: float = 0.0,
         fmax: float | None = None,
         htk: bool = False,
-        norm: str | None = "slaney",
+        norm: str | float | None = "slaney",
         pad_mode: str = "constant",
         power: float = 2.0,
         top_db: float | None = 80.0,
@@ -158,7 +187,20 @@ class AudioSpec:
         **model: Any,
     ) -> AudioSpec:
         """librosa.feature.mfcc / melspectrogram + power_to_db, with librosa 0.11's defaults
-        (keyword names as librosa's). `model`: analysis_seconds, feature, layout."""
+        (keyword names as librosa's). norm: 'slaney', None, or 1, 2, np.inf (filters of unit
+        p-norm). pad_mode: constant or reflect (librosa's other numpy modes are refused).
+        `model`: analysis_seconds, feature, layout."""
+        paddings = {"constant": "center_zero", "reflect": "center_reflect"}
+        if pad_mode not in paddings:
+            raise PreprocessError(
+                f"AudioSpec.librosa: pad_mode must be one of {', '.join(paddings)}, got "
+                f"{pad_mode!r} (numpy's other pad modes are not supported)"
+            )
+        norms = {1: "l1", 2: "l2", float("inf"): "max"}
+        if norm is not None and norm != "slaney" and norm not in norms:
+            raise PreprocessError(
+                f"AudioSpec.librosa: norm must be 'slaney', None, 1, 2 or np.inf, got {norm!r}"
+            )
         return cls(
             sample_rate_hz=sample_rate_hz,
             n_fft=n_fft,
@@ -166,7 +208,7 @@ class AudioSpec:
             win_length=win_length or n_fft,
             window="hann",
             window_periodic=True,
-            padding={"constant": "center_zero", "reflect": "center_reflect"}[pad_mode],
+            padding=paddings[pad_mode],
             power=power,
             n_mels=n_mels,
             fmin_hz=fmin,
@@ -174,6 +216,7 @@ class AudioSpec:
             mel_scale="htk" if htk else "slaney",
             mel_filters="librosa",
             slaney_norm=norm == "slaney",
+            filter_norm="none" if norm is None or norm == "slaney" else norms[norm],
             log="db",
             log_floor=1e-10,
             db_ref=1.0,
@@ -203,20 +246,34 @@ class AudioSpec:
         energy_floor: float = 0.0,
         cepstral_lifter: float = 22.0,
         sample_scale: float = 1.0,
+        blackman_coeff: float = 0.42,
         **model: Any,
     ) -> AudioSpec:
         """kaldi-native-fbank's MfccOptions / FbankOptions (dither 0), with its defaults and
-        option names. `model`: analysis_seconds, feature, layout."""
-        win = round(sample_rate_hz * frame_length_ms / 1000)
-        hop = round(sample_rate_hz * frame_shift_ms / 1000)
+        option names. Frame length and shift in samples are truncated, as Kaldi's
+        WindowSize()/WindowShift() do (int(samp_freq * 0.001 * ms) over float32 options).
+        window_type: povey, hamming, hanning (symmetric), hann (periodic, as
+        kaldi-native-fbank's), rectangular, blackman (blackman_coeff), sine. A logmel (fbank)
+        spec keeps num_ceps within num_mel_bins. `model`: analysis_seconds, feature, layout."""
+        win = _kaldi_samples(sample_rate_hz, frame_length_ms)
+        hop = _kaldi_samples(sample_rate_hz, frame_shift_ms)
         n_fft = 1 << (win - 1).bit_length() if round_to_power_of_two else win
+        if window_type not in KALDI_WINDOWS:
+            raise PreprocessError(
+                f"AudioSpec.kaldi: window_type must be one of {', '.join(KALDI_WINDOWS)}, got "
+                f"{window_type!r}"
+            )
+        window, periodic = KALDI_WINDOWS[window_type]
+        if model.get("feature") == "logmel":  # fbank: the cepstra are not computed
+            num_ceps = min(num_ceps, num_mel_bins)
         return cls(
             sample_rate_hz=sample_rate_hz,
             n_fft=n_fft,
             win_length=win,
             hop_length=hop,
-            window=window_type,
-            window_periodic=False,
+            window=window,
+            window_periodic=periodic,
+            blackman_coeff=blackman_coeff,
             padding="snip_edges",
             sample_scale=sample_scale,
             remove_dc=remove_dc_offset,
@@ -255,14 +312,15 @@ class AudioSpec:
         return self.n_mfcc if self.feature == "mfcc" else self.n_mels
 
     def num_frames(self, num_samples: int) -> int:
-        """Frames a signal of num_samples yields."""
+        """Frames a signal of num_samples yields (the kernel's count: C.FeatureExtractor)."""
         if self.padding == "snip_edges":
             return (
                 0
                 if num_samples < self.win_length
                 else 1 + (num_samples - self.win_length) // self.hop_length
             )
-        return 1 + num_samples // self.hop_length
+        padded = num_samples + 2 * (self.n_fft // 2)  # librosa: n_fft // 2 on each side
+        return 0 if padded < self.n_fft else 1 + (padded - self.n_fft) // self.hop_length
 
     @property
     def analysis_samples(self) -> int | None:

@@ -153,11 +153,14 @@ def audio_window(spec: Any) -> np.ndarray:
     n = spec.win_length
     periodic = spec.window_periodic and spec.window != "povey"
     a = 2 * np.pi * np.arange(n) / (n if periodic else max(n - 1, 1))
+    c = getattr(spec, "blackman_coeff", 0.42)
     return {
         "hann": 0.5 - 0.5 * np.cos(a),
         "hamming": 0.54 - 0.46 * np.cos(a),
         "povey": (0.5 - 0.5 * np.cos(a)) ** 0.85,
         "rectangular": np.ones(n),
+        "blackman": c - 0.5 * np.cos(a) + (0.5 - c) * np.cos(2 * a),
+        "sine": np.sin(a / 2),
     }[spec.window]
 
 
@@ -203,6 +206,10 @@ def mel_matrix(spec: Any) -> np.ndarray:
             m[b] = np.maximum(0, np.minimum(lower, upper))
             if spec.slaney_norm:
                 m[b] *= 2.0 / (edges[b + 2] - edges[b])
+        norm = {"l1": 1, "l2": 2, "max": np.inf}.get(getattr(spec, "filter_norm", "none"))
+        if norm is not None:  # librosa.util.normalize(axis=-1), threshold: tiny float32
+            length = np.linalg.norm(m, ord=norm, axis=1, keepdims=True)
+            m = np.where(length >= np.finfo(np.float32).tiny, m / np.maximum(length, 1e-300), m)
         return m
     mels = hz_to_mel(freqs[:-1], spec.mel_scale)
     for b in range(spec.n_mels):
@@ -226,7 +233,9 @@ def audio_frames(samples: np.ndarray, spec: Any) -> np.ndarray:
             if count
             else np.zeros((0, spec.win_length))
         )
-    count = 1 + n // spec.hop_length
+    count = spec.num_frames(n)  # librosa: 1 + (n + 2 (n_fft // 2) - n_fft) // hop
+    if count == 0:
+        return np.zeros((0, spec.win_length))
     offset = spec.n_fft // 2 - (spec.n_fft - spec.win_length) // 2
     pad = offset + spec.win_length + spec.hop_length
     mode = "constant" if spec.padding == "center_zero" else "reflect"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from audio_data import bird, fsdd_clips, synthetic
+from audio_data import REL_TOL, assert_close, bird, fsdd_clips, relative_error, synthetic
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,9 +24,6 @@ from mmedge import _C as C
 from mmedge import PreprocessError
 from mmedge import preprocess as pp
 from mmedge.preprocess import AudioSpec, reference
-
-# The issue's bound: max |ours - reference| <= 1e-4 * max |reference|.
-REL_TOL = 1e-4
 
 
 @pytest.fixture(autouse=True, scope="module", params=["avx2", "scalar"])
@@ -80,37 +77,6 @@ def kaldi_reference(x: np.ndarray, spec: AudioSpec, feature: str) -> np.ndarray:
     computer.accept_waveform(spec.sample_rate_hz, (x * spec.sample_scale).tolist())
     computer.input_finished()
     return np.stack([computer.get_frame(i) for i in range(computer.num_frames_ready)])
-
-
-def relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a - b).max()) / max(float(np.abs(b).max()), 1e-30)
-
-
-def assert_close(
-    ours: np.ndarray,
-    peer: np.ndarray,
-    what: str,
-    x: np.ndarray | None = None,
-    spec: AudioSpec | None = None,
-    feature: str = "mfcc",
-    as_precise_as_peer: bool = False,
-) -> None:
-    """ours vs the peer library within REL_TOL (+ the peer's own float32 error against the
-    float64 definition, when x and spec are given), and vs the float64 definition within
-    REL_TOL, or (as_precise_as_peer) within max(REL_TOL, 1.25 x the peer's own error)."""
-    assert ours.shape == peer.shape, (what, ours.shape, peer.shape)
-    allowed = REL_TOL
-    if x is not None and spec is not None:
-        exact = getattr(reference, feature)(x, spec)
-        peer_err64 = relative_error(peer, exact)
-        err64 = relative_error(ours, exact)
-        tol64 = max(REL_TOL, 1.25 * peer_err64) if as_precise_as_peer else REL_TOL
-        assert err64 <= tol64, (
-            f"{what}: {err64:.2e} from the float64 definition (the peer: {peer_err64:.2e})"
-        )
-        allowed += peer_err64
-    err = relative_error(ours, peer)
-    assert err <= allowed, f"{what}: max error {err:.2e} of the largest magnitude"
 
 
 def librosa_spec(rate: int, **kw) -> AudioSpec:

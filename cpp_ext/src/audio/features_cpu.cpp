@@ -137,6 +137,8 @@ std::string validate(const FeatureParams& p) {
     err << "preemphasis must be 0..1, got " << p.preemphasis;
   else if (p.lifter < 0)
     err << "lifter must be >= 0, got " << p.lifter;
+  else if (p.slaney_norm && p.filter_norm != FilterNorm::kNone)
+    err << "slaney_norm and a filter_norm exclude each other (librosa's norm is one of them)";
   return err.str();
 }
 

@@ -4,12 +4,31 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "mmedge/audio/window.h"
 
 namespace mmedge::audio {
 namespace {
+
+// librosa.util.normalize(rows, norm, axis=-1): each row divided by its norm, unless the norm is
+// below the smallest normal float (librosa's threshold for float32 filters).
+void normalize_rows(std::vector<double>& rows, int n, int bins, FilterNorm norm) {
+  for (int b = 0; b < n; ++b) {
+    double* row = &rows[static_cast<size_t>(b) * bins];
+    double length = 0.0;
+    for (int k = 0; k < bins; ++k) {
+      const double v = std::fabs(row[k]);
+      length = norm == FilterNorm::kL1   ? length + v
+               : norm == FilterNorm::kL2 ? length + v * v
+                                         : std::max(length, v);
+    }
+    if (norm == FilterNorm::kL2) length = std::sqrt(length);
+    if (length < std::numeric_limits<float>::min()) continue;
+    for (int k = 0; k < bins; ++k) row[k] /= length;
+  }
+}
 
 // Dense rows (n_mels x bins) of the mel filters.
 std::vector<double> mel_rows(const FeatureParams& p) {
@@ -34,6 +53,7 @@ std::vector<double> mel_rows(const FeatureParams& p) {
         rows[static_cast<size_t>(b) * bins + k] = std::max(0.0, std::min(lower, upper)) * norm;
       }
     }
+    if (p.filter_norm != FilterNorm::kNone) normalize_rows(rows, p.n_mels, bins, p.filter_norm);
   } else {
     // Kaldi MelBanks: triangles in mel over bins 0..n_fft/2 - 1 (the Nyquist bin is left out).
     const double delta = (mel_hi - mel_lo) / (p.n_mels + 1);
@@ -62,7 +82,8 @@ FeatureTables make_tables(const FeatureParams& p) {
   FeatureTables t;
   t.window.resize(p.win_length);
   for (int i = 0; i < p.win_length; ++i) {
-    t.window[i] = static_cast<float>(window_value(p.window, p.window_periodic, i, p.win_length));
+    t.window[i] = static_cast<float>(
+        window_value(p.window, p.window_periodic, i, p.win_length, p.blackman_coeff));
   }
   const int bins = p.n_bins();
   const std::vector<double> rows = mel_rows(p);

@@ -7,7 +7,14 @@
 
 namespace mmedge::audio {
 
-enum class Window : int { kHann = 0, kHamming = 1, kPovey = 2, kRectangular = 3 };
+enum class Window : int {
+  kHann = 0,
+  kHamming = 1,
+  kPovey = 2,
+  kRectangular = 3,
+  kBlackman = 4,  // Kaldi: c - 0.5 cos(a) + (0.5 - c) cos(2a), c = blackman_coeff
+  kSine = 5,      // kaldi-native-fbank: sin(a / 2)
+};
 
 // How frames are placed on the signal.
 enum class Padding : int {
@@ -21,6 +28,10 @@ enum class MelScale : int { kSlaney = 0, kHtk = 1 };
 // How the triangles are laid out: librosa (in Hz between mel-spaced points, over bins
 // 0..n_fft/2, optional Slaney area norm) or Kaldi (in mel, over bins 0..n_fft/2 - 1).
 enum class MelFilters : int { kLibrosa = 0, kKaldi = 1 };
+
+// librosa.filters.mel(norm=<number>): each filter scaled to unit 1-, 2- or max-norm
+// (librosa.util.normalize; rows whose norm is below the smallest normal float stay as they are).
+enum class FilterNorm : int { kNone = 0, kL1 = 1, kL2 = 2, kMax = 3 };
 
 enum class LogMode : int {
   kDecibel = 0,  // 10 log10(max(floor, x)) - 10 log10(max(floor, ref))   (librosa power_to_db)
@@ -45,7 +56,9 @@ enum class Lifter : int {
 //   preemphasis      x[i] -= k x[i-1] within each frame (Kaldi: 0.97)
 //   power            2: power spectrum, 1: magnitude
 //   fmin_hz, fmax_hz lower and (resolved) upper mel edge, Hz
+//   blackman_coeff   Kaldi blackman window coefficient (0.42)
 //   slaney_norm      librosa norm="slaney": triangles of equal area
+//   filter_norm      librosa norm=1, 2 or inf: filters of unit p-norm (not with slaney_norm)
 //   log_floor        amin (decibel) or floor (natural)
 //   db_ref           decibel reference power
 //   lifter           cepstral lifter L; 0 = none
@@ -58,6 +71,7 @@ enum class Lifter : int {
   X(int, hop_length, 160)                          \
   X(Window, window, Window::kHann)                 \
   X(bool, window_periodic, true)                   \
+  X(float, blackman_coeff, 0.42f)                  \
   X(Padding, padding, Padding::kCenterZero)        \
   X(float, sample_scale, 1.0f)                     \
   X(bool, remove_dc, false)                        \
@@ -69,6 +83,7 @@ enum class Lifter : int {
   X(MelScale, mel_scale, MelScale::kSlaney)        \
   X(MelFilters, mel_filters, MelFilters::kLibrosa) \
   X(bool, slaney_norm, true)                       \
+  X(FilterNorm, filter_norm, FilterNorm::kNone)    \
   X(LogMode, log, LogMode::kDecibel)               \
   X(float, log_floor, 1e-10f)                      \
   X(float, db_ref, 1.0f)                           \
@@ -88,10 +103,17 @@ template <typename E>
 struct EnumNames;
 template <>
 struct EnumNames<Window> {
-  static constexpr NamedValue<Window> values[] = {{"hann", Window::kHann},
-                                                  {"hamming", Window::kHamming},
-                                                  {"povey", Window::kPovey},
-                                                  {"rectangular", Window::kRectangular}};
+  static constexpr NamedValue<Window> values[] = {
+      {"hann", Window::kHann},         {"hamming", Window::kHamming},
+      {"povey", Window::kPovey},       {"rectangular", Window::kRectangular},
+      {"blackman", Window::kBlackman}, {"sine", Window::kSine}};
+};
+template <>
+struct EnumNames<FilterNorm> {
+  static constexpr NamedValue<FilterNorm> values[] = {{"none", FilterNorm::kNone},
+                                                      {"l1", FilterNorm::kL1},
+                                                      {"l2", FilterNorm::kL2},
+                                                      {"max", FilterNorm::kMax}};
 };
 template <>
 struct EnumNames<Padding> {
@@ -138,7 +160,10 @@ struct FeatureParams {
     if (padding == Padding::kSnipEdges) {
       return num_samples < win_length ? 0 : 1 + (num_samples - win_length) / hop_length;
     }
-    return 1 + num_samples / hop_length;
+    // librosa: the signal padded by n_fft / 2 on both sides, whole n_fft frames (an odd n_fft
+    // pads one sample less than it spans, so a length that is a multiple of hop loses a frame)
+    const int64_t padded = num_samples + 2 * (n_fft / 2);
+    return padded < n_fft ? 0 : 1 + (padded - n_fft) / hop_length;
   }
 };
 

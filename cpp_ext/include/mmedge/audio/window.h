@@ -12,8 +12,9 @@ namespace mmedge::audio {
 constexpr double kPi = 3.14159265358979323846;
 
 // Sample i of an n-sample window. Periodic windows (scipy's fftbins=True, torch's default)
-// divide by n, symmetric ones by n - 1. Povey (Kaldi) is a symmetric Hann to the power 0.85.
-MMEDGE_HD double window_value(Window w, bool periodic, int i, int n) {
+// divide by n, symmetric ones by n - 1. Povey (Kaldi) is a symmetric Hann to the power 0.85;
+// blackman and sine are Kaldi's / kaldi-native-fbank's (blackman_coeff c, 0.42 by default).
+MMEDGE_HD double window_value(Window w, bool periodic, int i, int n, double c = 0.42) {
   const double denom = periodic && w != Window::kPovey ? n : (n > 1 ? n - 1 : 1);
   const double a = 2.0 * kPi * i / denom;
   switch (w) {
@@ -25,6 +26,10 @@ MMEDGE_HD double window_value(Window w, bool periodic, int i, int n) {
       return pow(0.5 - 0.5 * cos(a), 0.85);
     case Window::kRectangular:
       return 1.0;
+    case Window::kBlackman:
+      return c - 0.5 * cos(a) + (0.5 - c) * cos(2.0 * a);
+    case Window::kSine:
+      return sin(0.5 * a);
   }
   return 1.0;
 }

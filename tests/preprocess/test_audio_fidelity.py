@@ -1,0 +1,135 @@
+"""Definition bugs found against outside references (issue 10), each against the peer that
+defines the behaviour, on real recordings (FSDD speech, the env_audio bird call):
+- Kaldi truncates frame length and shift to samples (kaldi-native-fbank WindowSize());
+- an odd n_fft with centred frames gives librosa's frame count;
+- librosa's norm=1, 2, inf filters;
+- Kaldi's window names: hanning (symmetric), hann (periodic in kaldi-native-fbank), blackman,
+  sine;
+- the smaller ones: pad_mode 'edge', a Kaldi fbank spec with few mel bins, an empty mel band.
+Tolerances as tests/preprocess/test_audio_features.py states them (1e-4 of the largest
+magnitude, plus the peer's own float32 distance from the float64 definition)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from audio_data import assert_close, bird, fsdd_clips, relative_error
+
+from mmedge import PreprocessError
+from mmedge import preprocess as pp
+from mmedge.preprocess import AudioSpec, reference
+
+knf = pytest.importorskip("kaldi_native_fbank")
+librosa = pytest.importorskip("librosa")
+
+
+def knf_features(
+    x: np.ndarray,
+    rate: int,
+    feature: str = "mfcc",
+    *,
+    frame_length_ms: float = 25.0,
+    frame_shift_ms: float = 10.0,
+    window_type: str = "povey",
+    num_bins: int = 23,
+) -> np.ndarray:
+    """kaldi-native-fbank with its defaults but dither 0 and the options given."""
+    opts = knf.MfccOptions() if feature == "mfcc" else knf.FbankOptions()
+    opts.frame_opts.samp_freq = rate
+    opts.frame_opts.dither = 0.0
+    opts.frame_opts.frame_length_ms = frame_length_ms
+    opts.frame_opts.frame_shift_ms = frame_shift_ms
+    opts.frame_opts.window_type = window_type
+    opts.mel_opts.num_bins = num_bins
+    computer = (knf.OnlineMfcc if feature == "mfcc" else knf.OnlineFbank)(opts)
+    computer.accept_waveform(rate, x.tolist())
+    computer.input_finished()
+    return np.stack([computer.get_frame(i) for i in range(computer.num_frames_ready)])
+
+
+def speech(data_dir, count: int = 3) -> list[tuple[str, np.ndarray, int]]:
+    return fsdd_clips(data_dir, count)
+
+
+@pytest.mark.parametrize(
+    ("rate", "options", "win", "hop"),
+    [
+        (11025, {}, 275, 110),  # before: 276 (rounded), 3e-2 from kaldi-native-fbank
+        (8000, {"frame_length_ms": 25.6}, 204, 80),  # before: 205
+        (16000, {"frame_shift_ms": 10.3}, 400, 164),  # before: 165, another frame count
+    ],
+)
+def test_kaldi_truncates_frame_length_and_shift(data_dir, rate, options, win, hop) -> None:
+    spec = AudioSpec.kaldi(rate, **options)
+    assert (spec.win_length, spec.hop_length) == (win, hop)
+    for name, x, file_rate in speech(data_dir):
+        y = pp.resample(x, file_rate, rate)
+        peer = knf_features(y, rate, **options)
+        assert_close(pp.mfcc(y, spec), peer, f"{name} at {rate} Hz {options}", y, spec)
+
+
+@pytest.mark.parametrize("n_fft", [401, 501, 511])
+def test_odd_n_fft_gives_librosas_frame_count(data_dir, n_fft: int) -> None:
+    """Before: one frame too many whenever the length is a multiple of the hop
+    (n_fft 401, hop 160, 1 s at 16 kHz: 101 frames where librosa computes 100)."""
+    spec = AudioSpec.librosa(16000, n_fft=n_fft, hop_length=160, analysis_seconds=1.0)
+    assert spec.tensor_shape() == (1, 100, 20)
+    for name, x, rate in speech(data_dir, 2):
+        y = pp.resample(x, rate, 16000)
+        for n in (16000, len(y) // 160 * 160, len(y)):  # multiples of the hop, and not
+            clip = np.resize(y, n).astype(np.float32)
+            peer = librosa.feature.mfcc(
+                y=clip, sr=16000, n_fft=n_fft, hop_length=160, n_mels=128, n_mfcc=20
+            ).T
+            ours = pp.mfcc(clip, spec.replace(analysis_seconds=None))
+            assert ours.shape == peer.shape, (name, n, ours.shape, peer.shape)
+            assert_close(ours, peer, f"{name} n={n}", clip, spec.replace(analysis_seconds=None))
+
+
+@pytest.mark.parametrize("norm", [1, 2, np.inf])
+def test_librosa_filter_norms(data_dir, norm: float) -> None:
+    """Before: norm=1, 2 or inf was accepted and built unnormalised filters (up to 2.4x off)."""
+    spec = AudioSpec.librosa(22050, norm=norm, feature="logmel")
+    peer_filters = librosa.filters.mel(sr=22050, n_fft=2048, n_mels=128, norm=norm)
+    ours = pp.mel_filters(spec)
+    assert relative_error(ours, peer_filters) <= 1e-6
+    np.testing.assert_allclose(np.linalg.norm(ours, ord=norm, axis=1), 1.0, rtol=1e-5)
+    x, rate = bird(data_dir)
+    y = pp.resample(x, rate, 22050)
+    peer = librosa.power_to_db(
+        librosa.feature.melspectrogram(y=y, sr=22050, norm=norm), top_db=80.0
+    ).T
+    assert_close(pp.logmel(y, spec), peer, f"norm={norm}", y, spec, "logmel")
+
+
+@pytest.mark.parametrize("window_type", ["hanning", "hann", "hamming", "blackman", "sine"])
+def test_kaldi_window_types(data_dir, window_type: str) -> None:
+    """Before: 'hanning' (Kaldi's own spelling) was refused and 'hann' was symmetric, where
+    kaldi-native-fbank's is periodic (4.8e-3 apart on a real recording)."""
+    spec = AudioSpec.kaldi(8000, window_type=window_type)
+    for name, x, rate in speech(data_dir):
+        peer = knf_features(x, rate, window_type=window_type)
+        assert_close(pp.mfcc(x, spec), peer, f"{name} {window_type}", x, spec)
+
+
+def test_a_kaldi_fbank_spec_with_few_bins_needs_no_num_ceps(data_dir) -> None:
+    """Before: AudioSpec.kaldi(num_mel_bins=10, feature='logmel') failed until num_ceps was
+    lowered by hand, though an fbank has no cepstra."""
+    spec = AudioSpec.kaldi(8000, num_mel_bins=10, feature="logmel")
+    for name, x, rate in speech(data_dir):
+        peer = knf_features(x, rate, "fbank", num_bins=10)
+        assert_close(pp.logmel(x, spec), peer, name, x, spec, "logmel")
+
+
+def test_refusals_are_preprocess_errors() -> None:
+    """Before: pad_mode='edge' raised a KeyError; an empty mel band was accepted where Kaldi
+    refuses it ('You may have set num_mel_bins too large')."""
+    with pytest.raises(PreprocessError, match="pad_mode must be one of constant, reflect"):
+        AudioSpec.librosa(pad_mode="edge")
+    with pytest.raises(PreprocessError, match=r"norm must be 'slaney', None, 1, 2 or np\.inf"):
+        AudioSpec.librosa(norm="max")
+    with pytest.raises(PreprocessError, match="window_type must be one of povey"):
+        AudioSpec.kaldi(window_type="kaiser")
+    with pytest.raises(PreprocessError, match=r"mel band 1 of 100 covers no FFT bin"):
+        AudioSpec.kaldi(8000, num_mel_bins=100)
+    assert reference.mel_matrix(AudioSpec.kaldi(8000, num_mel_bins=40)).any(axis=1).all()
