@@ -7,13 +7,17 @@ removed by the next load."""
 
 from __future__ import annotations
 
+import bz2
 import io
+import lzma
 import os
 import re
 import shutil
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from mmedge.bundle.limits import BundleLimits
 from mmedge.bundle.paths import check_relpath
@@ -23,19 +27,61 @@ PREFIX = "mmedge-bundle-"
 _RATIO_CHECK_AFTER = 64 << 20  # bytes unpacked before the compression ratio is judged
 
 
-class _Counting(io.RawIOBase):
-    """A read-only file that counts the bytes read from it (the archive's compressed bytes)."""
+class _Unpacking(io.RawIOBase):
+    """The archive's tar stream, decompressed here in bounded steps (gzip, bzip2, xz or none,
+    by the magic bytes), counting the compressed bytes read: tarfile's own stream
+    decompression buffers a bomb's output quadratically (a 1 GiB bzip2 bomb took 23 s to
+    refuse)."""
+
+    CHUNK = 1 << 16
 
     def __init__(self, f: io.BufferedReader) -> None:
         self.f, self.consumed = f, 0
+        magic = f.peek(6)[:6]
+        self._zlib: Any = None  # zlib keeps its unread input itself (unconsumed_tail)
+        self._other: Any = None  # bz2 and lzma take max_length and say when they need input
+        if magic.startswith(b"\x1f\x8b"):
+            self._zlib = zlib.decompressobj(wbits=47)
+        elif magic.startswith(b"BZh"):
+            self._other = bz2.BZ2Decompressor()
+        elif magic.startswith(b"\xfd7zXZ\x00"):
+            self._other = lzma.LZMADecompressor()
 
     def readable(self) -> bool:
         return True
 
+    def _compressed(self) -> bytes:
+        data = self.f.read(self.CHUNK)
+        self.consumed += len(data)
+        return data
+
+    def _next(self, want: int) -> bytes:
+        """Up to `want` decompressed bytes; b'' at the end of the stream."""
+        if self._zlib is not None:
+            while True:
+                src = self._zlib.unconsumed_tail or self._compressed()
+                if not src:
+                    return self._zlib.flush()
+                data = self._zlib.decompress(src, want)
+                if data or self._zlib.eof:
+                    return data
+        if self._other is not None:
+            while not self._other.eof:
+                src = self._compressed() if self._other.needs_input else b""
+                if self._other.needs_input and not src:
+                    raise EOFError("the compressed stream ends early")
+                data = self._other.decompress(src, max_length=want)
+                if data:
+                    return data
+            return b""
+        data = self.f.read(want)
+        self.consumed += len(data)
+        return data
+
     def readinto(self, b: bytearray) -> int:  # type: ignore[override]
-        n = self.f.readinto(b)
-        self.consumed += n or 0
-        return n or 0
+        data = self._next(len(b))
+        b[: len(data)] = data
+        return len(data)
 
 
 def _alive(pid: int) -> bool:
@@ -84,14 +130,16 @@ def unpack(tar_path: Path, dest: Path, limits: BundleLimits) -> None:
         raw = open(tar_path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise BundleError(f"cannot read {tar_path}: {exc}") from exc
-    counting = _Counting(raw)
     try:
-        with tarfile.open(fileobj=io.BufferedReader(counting), mode="r|*") as tar:
-            _unpack_members(tar, tar_path, dest, limits, counting)
+        stream = _Unpacking(raw)
+        with tarfile.open(fileobj=io.BufferedReader(stream, 1 << 16), mode="r|") as tar:
+            _unpack_members(tar, tar_path, dest, limits, stream)
     except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
         raise BundleError(f"{tar_path}: a member is both a file and a folder: {exc}") from exc
     except tarfile.TarError as exc:
         raise BundleError(f"{tar_path} is not a readable tar archive: {exc}") from exc
+    except (zlib.error, OSError, lzma.LZMAError) as exc:
+        raise BundleError(f"{tar_path} is not a readable compressed archive: {exc}") from exc
     except EOFError as exc:
         raise BundleError(f"{tar_path} ends in the middle of a member: truncated") from exc
     finally:
@@ -99,7 +147,7 @@ def unpack(tar_path: Path, dest: Path, limits: BundleLimits) -> None:
 
 
 def _unpack_members(
-    tar: tarfile.TarFile, tar_path: Path, dest: Path, limits: BundleLimits, counting: _Counting
+    tar: tarfile.TarFile, tar_path: Path, dest: Path, limits: BundleLimits, counting: _Unpacking
 ) -> None:
     seen: set[PurePosixPath] = set()
     total = members = written = 0
