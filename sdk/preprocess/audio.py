@@ -50,14 +50,27 @@ def as_samples(samples: Any, what: str = "samples") -> np.ndarray:
     return x
 
 
+def htk_order(mfcc: Any, spec: AudioSpec) -> Any:
+    """Kaldi htk_compat: C0 (or the energy) moved last, C0 scaled by sqrt(2) when it is not the
+    energy (one common DCT definition's factor). Rows (..., n_mfcc), host or device arrays."""
+    if not spec.htk_compat or mfcc.shape[-1] == 0:
+        return mfcc
+    n = mfcc.shape[-1]
+    out = mfcc[..., [*range(1, n), 0]]
+    if not spec.use_energy:
+        out[..., n - 1] *= np.float32(np.sqrt(2.0))
+    return out
+
+
 def _run(samples: Any, spec: AudioSpec, feature: str) -> Any:
     if hasattr(samples, "__cuda_array_interface__"):
-        return cuda.audio_features(samples, spec, feature)
+        out = cuda.audio_features(samples, spec, feature)
+        return htk_order(out, spec) if feature == "mfcc" else out
     x = as_samples(samples)
     try:
         ex = _extractor(spec)
         if feature == "mfcc":
-            return ex.mfcc(x, spec.top_db)
+            return htk_order(ex.mfcc(x, spec.top_db), spec)
         return ex.logmel(x, spec.top_db)
     except ValueError as exc:
         raise PreprocessError(str(exc)) from exc
@@ -114,16 +127,20 @@ class _FeatureStream:
                 "preset's top_db only raises values 80 dB below the loudest frame)"
             )
         self.spec = spec
-        self._stream = C.FeatureStream(spec.kernel_params(), feature == "mfcc")
+        self._mfcc = feature == "mfcc"
+        self._stream = C.FeatureStream(spec.kernel_params(), self._mfcc)
+
+    def _rows(self, rows: np.ndarray) -> np.ndarray:
+        return htk_order(rows, self.spec) if self._mfcc else rows
 
     def push(self, chunk: Any) -> np.ndarray:
         """Appends samples; returns the (k, coeffs) rows of the frames that became complete."""
-        return self._stream.push(as_samples(chunk, "chunk"))
+        return self._rows(self._stream.push(as_samples(chunk, "chunk")))
 
     def flush(self) -> np.ndarray:
         """Ends the signal (padding it as the batch call does) and returns the last rows; the
         stream then starts over."""
-        return self._stream.flush()
+        return self._rows(self._stream.flush())
 
     @property
     def frames_emitted(self) -> int:

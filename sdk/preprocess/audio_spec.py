@@ -63,7 +63,9 @@ class AudioSpec:
     window: hann | hamming | povey | rectangular | blackman | sine; window_periodic: scipy's
         fftbins=True; blackman_coeff: Kaldi's (0.42).
     padding: center_zero (librosa center=True, pad_mode='constant'), center_reflect
-        (pad_mode='reflect'), snip_edges (Kaldi: only whole frames from sample 0).
+        (pad_mode='reflect'), snip_edges (Kaldi: only whole frames from sample 0),
+        kaldi_centered (Kaldi snip_edges=false: frame f centred on f * hop + hop / 2,
+        (n + hop / 2) // hop frames, the edges mirrored).
     sample_scale: samples are multiplied by this first (Kaldi models trained on int16-scale
         audio use 32768). remove_dc, preemphasis: per-frame Kaldi steps.
     power: 2 power spectrum, 1 magnitude. n_mels, fmin_hz, fmax_hz (None: Nyquist; negative:
@@ -74,7 +76,8 @@ class AudioSpec:
         (ln(max(x, log_floor))). top_db: librosa's clamp to (maximum - top_db) over the whole
         signal, in dB; None for none (a stream must use None: it cannot see the future).
     n_mfcc, lifter (0: none), lifter_style kaldi | librosa, use_energy (C0 := ln frame energy),
-        energy_floor (linear; 0: none).
+        energy_floor (linear; 0: none), htk_compat (Kaldi: C0 or the energy last, C0 times
+        sqrt(2); applied after the kernels).
     analysis_seconds: the model's input length: samples are zero-padded or trimmed to it, so
         the tensor always has the same frame count (None: whatever the signal gives).
     feature: what the model takes, mfcc or logmel; layout: NTF (1, frames, coeffs), NFT
@@ -112,6 +115,7 @@ class AudioSpec:
     layout: str = "NTF"
     blackman_coeff: float = 0.42
     filter_norm: str = "none"
+    htk_compat: bool = False
     kind: str = field(default="audio", init=False)
 
     def __post_init__(self) -> None:
@@ -242,6 +246,9 @@ class AudioSpec:
         window_type: str = "povey",
         remove_dc_offset: bool = True,
         round_to_power_of_two: bool = True,
+        snip_edges: bool = True,
+        use_power: bool = True,
+        htk_compat: bool = False,
         use_energy: bool = True,
         energy_floor: float = 0.0,
         cepstral_lifter: float = 22.0,
@@ -253,7 +260,9 @@ class AudioSpec:
         option names. Frame length and shift in samples are truncated, as Kaldi's
         WindowSize()/WindowShift() do (int(samp_freq * 0.001 * ms) over float32 options).
         window_type: povey, hamming, hanning (symmetric), hann (periodic, as
-        kaldi-native-fbank's), rectangular, blackman (blackman_coeff), sine. A logmel (fbank)
+        kaldi-native-fbank's), rectangular, blackman (blackman_coeff), sine. snip_edges=False:
+        Kaldi's centred frames (icefall, lhotse and sherpa use them). use_power=False: the
+        magnitude spectrum (FbankOptions). htk_compat: Kaldi's MFCC order. A logmel (fbank)
         spec keeps num_ceps within num_mel_bins. `model`: analysis_seconds, feature, layout."""
         win = _kaldi_samples(sample_rate_hz, frame_length_ms)
         hop = _kaldi_samples(sample_rate_hz, frame_shift_ms)
@@ -274,11 +283,11 @@ class AudioSpec:
             window=window,
             window_periodic=periodic,
             blackman_coeff=blackman_coeff,
-            padding="snip_edges",
+            padding="snip_edges" if snip_edges else "kaldi_centered",
             sample_scale=sample_scale,
             remove_dc=remove_dc_offset,
             preemphasis=preemph_coeff,
-            power=2.0,
+            power=2.0 if use_power else 1.0,
             n_mels=num_mel_bins,
             fmin_hz=low_freq,
             fmax_hz=high_freq,
@@ -293,6 +302,7 @@ class AudioSpec:
             lifter_style="kaldi",
             use_energy=use_energy,
             energy_floor=energy_floor,
+            htk_compat=htk_compat,
             **model,
         )
 
@@ -319,6 +329,8 @@ class AudioSpec:
                 if num_samples < self.win_length
                 else 1 + (num_samples - self.win_length) // self.hop_length
             )
+        if self.padding == "kaldi_centered":  # Kaldi snip_edges=false
+            return (num_samples + self.hop_length // 2) // self.hop_length
         padded = num_samples + 2 * (self.n_fft // 2)  # librosa: n_fft // 2 on each side
         return 0 if padded < self.n_fft else 1 + (padded - self.n_fft) // self.hop_length
 

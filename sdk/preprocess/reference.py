@@ -236,6 +236,12 @@ def audio_frames(samples: np.ndarray, spec: Any) -> np.ndarray:
     count = spec.num_frames(n)  # librosa: 1 + (n + 2 (n_fft // 2) - n_fft) // hop
     if count == 0:
         return np.zeros((0, spec.win_length))
+    if spec.padding == "kaldi_centered":  # Kaldi ExtractWindow: mirrored, -1 -> 0, n -> n - 1
+        starts = np.arange(count) * spec.hop_length + spec.hop_length // 2 - spec.win_length // 2
+        index = starts[:, None] + np.arange(spec.win_length)[None, :]
+        while ((index < 0) | (index >= n)).any():
+            index = np.where(index < 0, -index - 1, np.where(index >= n, 2 * n - 1 - index, index))
+        return x[index]
     offset = spec.n_fft // 2 - (spec.n_fft - spec.win_length) // 2
     pad = offset + spec.win_length + spec.hop_length
     mode = "constant" if spec.padding == "center_zero" else "reflect"
@@ -291,4 +297,6 @@ def mfcc(samples: np.ndarray, spec: Any) -> np.ndarray:
         out = out * (1 + 0.5 * spec.lifter * np.sin(np.pi * i / spec.lifter))
     if spec.use_energy:
         out[:, 0] = energy
+    if getattr(spec, "htk_compat", False):  # Kaldi: C0 (or the energy) last, C0 * sqrt(2)
+        out = np.concatenate([out[:, 1:], out[:, :1] * (1.0 if spec.use_energy else np.sqrt(2))], 1)
     return out

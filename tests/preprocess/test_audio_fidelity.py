@@ -32,6 +32,10 @@ def knf_features(
     frame_shift_ms: float = 10.0,
     window_type: str = "povey",
     num_bins: int = 23,
+    snip_edges: bool = True,
+    use_power: bool = True,
+    htk_compat: bool = False,
+    use_energy: bool = True,
 ) -> np.ndarray:
     """kaldi-native-fbank with its defaults but dither 0 and the options given."""
     opts = knf.MfccOptions() if feature == "mfcc" else knf.FbankOptions()
@@ -40,7 +44,13 @@ def knf_features(
     opts.frame_opts.frame_length_ms = frame_length_ms
     opts.frame_opts.frame_shift_ms = frame_shift_ms
     opts.frame_opts.window_type = window_type
+    opts.frame_opts.snip_edges = snip_edges
     opts.mel_opts.num_bins = num_bins
+    if feature != "mfcc":
+        opts.use_power = use_power
+    else:
+        opts.htk_compat = htk_compat
+        opts.use_energy = use_energy
     computer = (knf.OnlineMfcc if feature == "mfcc" else knf.OnlineFbank)(opts)
     computer.accept_waveform(rate, x.tolist())
     computer.input_finished()
@@ -110,6 +120,42 @@ def test_kaldi_window_types(data_dir, window_type: str) -> None:
     for name, x, rate in speech(data_dir):
         peer = knf_features(x, rate, window_type=window_type)
         assert_close(pp.mfcc(x, spec), peer, f"{name} {window_type}", x, spec)
+
+
+@pytest.mark.parametrize("feature", ["mfcc", "fbank"])
+def test_kaldi_centred_frames(data_dir, feature: str) -> None:
+    """snip_edges=False (icefall, lhotse and sherpa use it): frames centred on f * hop + hop / 2,
+    (n + hop / 2) // hop of them, the edges mirrored; the stream gives the batch's frames."""
+    logmel = feature == "fbank"
+    spec = AudioSpec.kaldi(8000, snip_edges=False, **({"feature": "logmel"} if logmel else {}))
+    for name, x, rate in speech(data_dir):
+        peer = knf_features(x, rate, feature, snip_edges=False)
+        ours = pp.logmel(x, spec) if logmel else pp.mfcc(x, spec)
+        assert len(ours) == spec.num_frames(len(x)) == (len(x) + 40) // 80
+        assert_close(ours, peer, f"{name} {feature}", x, spec, "logmel" if logmel else "mfcc")
+        stream = (pp.LogMelStream if logmel else pp.MfccStream)(spec)
+        rows = [stream.push(x[i : i + 333]) for i in range(0, len(x), 333)] + [stream.flush()]
+        np.testing.assert_array_equal(np.concatenate(rows), ours)
+
+
+def test_kaldi_magnitude_fbank(data_dir) -> None:
+    """use_power=False: fbank of the magnitude spectrum (FbankOptions.use_power)."""
+    spec = AudioSpec.kaldi(8000, use_power=False, feature="logmel")
+    for name, x, rate in speech(data_dir):
+        peer = knf_features(x, rate, "fbank", use_power=False)
+        assert_close(pp.logmel(x, spec), peer, name, x, spec, "logmel")
+
+
+@pytest.mark.parametrize("use_energy", [True, False])
+def test_kaldi_htk_compat(data_dir, use_energy: bool) -> None:
+    """htk_compat: C0 (or the energy) last; C0 times sqrt(2) when it is not the energy."""
+    spec = AudioSpec.kaldi(8000, htk_compat=True, use_energy=use_energy)
+    for name, x, rate in speech(data_dir):
+        peer = knf_features(x, rate, htk_compat=True, use_energy=use_energy)
+        assert_close(pp.mfcc(x, spec), peer, name, x, spec)
+        stream = pp.MfccStream(spec)
+        rows = np.concatenate([stream.push(x), stream.flush()])
+        np.testing.assert_array_equal(rows, pp.mfcc(x, spec))
 
 
 def test_a_kaldi_fbank_spec_with_few_bins_needs_no_num_ceps(data_dir) -> None:

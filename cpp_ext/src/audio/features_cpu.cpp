@@ -155,6 +155,12 @@ const float* SignalView::frame(int64_t f, const FeatureParams& p, float* scratch
       } else if (total < 0 && g < 0) {
         g = -g;  // streaming: the end is not known yet, and no emitted frame reaches it
       }
+    } else if (p.padding == Padding::kKaldiCentered) {  // Kaldi: -1 -> 0, total -> total - 1
+      if (total > 0) {
+        while (g < 0 || g >= total) g = g < 0 ? -g - 1 : 2 * total - 1 - g;
+      } else if (total < 0 && g < 0) {
+        g = -g - 1;
+      }
     }
     const bool inside = g >= 0 && (total < 0 || g < total) && g - offset < available;
     scratch[i] = inside && g >= offset ? data[g - offset] : 0.0f;

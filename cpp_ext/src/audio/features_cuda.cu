@@ -56,6 +56,8 @@ __device__ float block_sum(float v, float* red) {
 __device__ float sample_at(const float* x, int64_t g, const Geometry& geo) {
   if (geo.padding == Padding::kCenterReflect && geo.n > 1) {
     while (g < 0 || g >= geo.n) g = g < 0 ? -g : 2 * (geo.n - 1) - g;
+  } else if (geo.padding == Padding::kKaldiCentered && geo.n > 0) {
+    while (g < 0 || g >= geo.n) g = g < 0 ? -g - 1 : 2 * geo.n - 1 - g;
   }
   return g >= 0 && g < geo.n ? x[g] : 0.0f;
 }
@@ -92,8 +94,9 @@ __global__ void gpuLogMel(const float* samples, int64_t sample_stride, FeaturePa
   float* im2 = re2 + geo.m;       // m
   float* power = im2 + geo.m;     // bins
   float* red = power + geo.bins;  // blockDim
-  const int64_t start = p.padding == Padding::kSnipEdges
-                            ? frame * geo.hop
+  const int64_t start = p.padding == Padding::kSnipEdges ? frame * geo.hop
+                        : p.padding == Padding::kKaldiCentered
+                            ? frame * geo.hop + geo.hop / 2 - geo.win / 2
                             : frame * geo.hop - geo.n_fft / 2 + (geo.n_fft - geo.win) / 2;
   float local = 0.0f;
   for (int i = threadIdx.x; i < geo.win; i += blockDim.x) {

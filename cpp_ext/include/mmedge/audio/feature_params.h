@@ -21,6 +21,8 @@ enum class Padding : int {
   kCenterZero = 0,     // librosa center=True, pad_mode="constant": frame f centred on f * hop
   kCenterReflect = 1,  // librosa/torch center=True, pad_mode="reflect"
   kSnipEdges = 2,      // Kaldi snip_edges=true: frame f starts at f * hop, only whole frames
+  kKaldiCentered = 3,  // Kaldi snip_edges=false: frame f centred on f * hop + hop / 2,
+                       // (n + hop / 2) / hop frames, edges mirrored (-1 -> 0, n -> n - 1)
 };
 
 enum class MelScale : int { kSlaney = 0, kHtk = 1 };
@@ -119,7 +121,8 @@ template <>
 struct EnumNames<Padding> {
   static constexpr NamedValue<Padding> values[] = {{"center_zero", Padding::kCenterZero},
                                                    {"center_reflect", Padding::kCenterReflect},
-                                                   {"snip_edges", Padding::kSnipEdges}};
+                                                   {"snip_edges", Padding::kSnipEdges},
+                                                   {"kaldi_centered", Padding::kKaldiCentered}};
 };
 template <>
 struct EnumNames<MelScale> {
@@ -152,6 +155,7 @@ struct FeatureParams {
   // First sample of frame f (may be negative or past the end for centred frames).
   int64_t frame_start(int64_t f) const {
     if (padding == Padding::kSnipEdges) return f * hop_length;
+    if (padding == Padding::kKaldiCentered) return f * hop_length + hop_length / 2 - win_length / 2;
     return f * hop_length - n_fft / 2 + (n_fft - win_length) / 2;
   }
 
@@ -160,6 +164,7 @@ struct FeatureParams {
     if (padding == Padding::kSnipEdges) {
       return num_samples < win_length ? 0 : 1 + (num_samples - win_length) / hop_length;
     }
+    if (padding == Padding::kKaldiCentered) return (num_samples + hop_length / 2) / hop_length;
     // librosa: the signal padded by n_fft / 2 on both sides, whole n_fft frames (an odd n_fft
     // pads one sample less than it spans, so a length that is a multiple of hop loses a frame)
     const int64_t padded = num_samples + 2 * (n_fft / 2);
