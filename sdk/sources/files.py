@@ -29,7 +29,55 @@ def _check_path(path: str | Path) -> Path:
     return p
 
 
-class VideoFile(Source):
+class _DecodedFile(Source):
+    """A recorded file read through a decoder generator (_decode). Safe across threads: a
+    read() holds the lock for its decode, close() takes it before freeing the decoder, and
+    read() after close() returns None (Source's thread contract)."""
+
+    live = False
+
+    def __init__(self) -> None:
+        self._decoded: Iterator[Any] | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _decode(self) -> Iterator[Any]:
+        """A fresh generator over the file's items (closing it closes the decoder)."""
+        raise NotImplementedError
+
+    def _next_item(self) -> Any:
+        """The next item, or None at the end; called under the lock, opened."""
+        raise NotImplementedError
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise SourceError(f"{self.name} is closed")
+        if self._decoded is None:
+            self._decoded = self._decode()
+
+    def open(self) -> None:
+        with self._lock:
+            self._ensure_open()
+
+    def read(self) -> Any:
+        """The next item; None at the end, or once close() was called (from any thread)."""
+        with self._lock:
+            if self._closed:
+                return None
+            self._ensure_open()
+            return self._next_item()
+
+    def close(self) -> None:
+        """Frees the decoder; safe from any thread at any moment (waits for a read in
+        progress). Idempotent; read() returns None afterwards."""
+        self._closed = True
+        with self._lock:
+            decoded, self._decoded = self._decoded, None
+            if decoded is not None:
+                decoded.close()  # type: ignore[attr-defined]
+
+
+class VideoFile(_DecodedFile):
     """Frames of a video file, BGR uint8, with presentation timestamps (s).
 
     decoder: 'auto' (PyAV if installed, else OpenCV), 'pyav' or 'opencv'. loop: start over at
@@ -48,23 +96,14 @@ class VideoFile(Source):
         self.decoder = decoder
         self.loop = loop
         self.name = self.path.name
-        self._frames: Iterator[tuple[np.ndarray, float, float]] | None = None
-        self._lock = threading.Lock()  # a decode in progress finishes before close() frees it
-        self._closed = False
+        super().__init__()
         self._index = 0
         self._offset_s = 0.0
         self._last_end_s = 0.0
         self._decode_ms = 0.0
 
-    def open(self) -> None:
-        with self._lock:
-            self._open()
-
-    def _open(self) -> None:
-        if self._closed:
-            raise SourceError(f"{self.name} is closed")
-        if self._frames is None:
-            self._frames = self._pyav() if self.decoder == "pyav" else self._opencv()
+    def _decode(self) -> Iterator[tuple[np.ndarray, float, float]]:
+        return self._pyav() if self.decoder == "pyav" else self._opencv()
 
     def _pyav(self) -> Iterator[tuple[np.ndarray, float, float]]:
         import av
@@ -103,25 +142,17 @@ class VideoFile(Source):
         finally:
             cap.release()
 
-    def read(self) -> VideoFrame | None:
-        """The next frame; None at the end, or once close() was called (from any thread)."""
-        with self._lock:
-            if self._closed:
-                return None
-            return self._read()
-
-    def _read(self) -> VideoFrame | None:
-        self._open()
-        assert self._frames is not None
+    def _next_item(self) -> VideoFrame | None:
+        assert self._decoded is not None
         t0 = time.perf_counter()
         try:
-            image, t, period = next(self._frames)
+            image, t, period = next(self._decoded)
         except StopIteration:
             if not self.loop or self._index == 0:
                 return None
             self._offset_s = self._last_end_s
-            self._frames = self._pyav() if self.decoder == "pyav" else self._opencv()
-            image, t, period = next(self._frames)
+            self._decoded = self._decode()
+            image, t, period = next(self._decoded)
         self._decode_ms = (time.perf_counter() - t0) * 1e3
         frame = VideoFrame(image, self._offset_s + t, period, self._index)
         self._last_end_s = frame.t_end_s
@@ -132,20 +163,11 @@ class VideoFile(Source):
     def last_decode_ms(self) -> float:
         return self._decode_ms
 
-    def close(self) -> None:
-        """Frees the decoder; safe from any thread at any moment (waits for a read in
-        progress). Idempotent; read() returns None afterwards."""
-        self._closed = True
-        with self._lock:
-            frames, self._frames = self._frames, None
-            if frames is not None:
-                frames.close()  # type: ignore[attr-defined]
-
     def stats(self) -> dict[str, Any]:
         return {"frames": self._index, "dropped": 0, "decoder": self.decoder}
 
 
-class AudioFile(Source):
+class AudioFile(_DecodedFile):
     """Mono float32 chunks of block_ms of an audio file (wav, flac, ogg via soundfile; any
     container via PyAV, e.g. the audio track of an .mp4), at the file's own rate (the pipeline
     resamples to each model's rate), with t_s = time of the first sample, s."""
@@ -170,23 +192,14 @@ class AudioFile(Source):
         self.block_ms = block_ms
         self.name = self.path.name
         self.sample_rate_hz = 0
-        self._blocks: Iterator[np.ndarray] | None = None
-        self._lock = threading.Lock()  # a decode in progress finishes before close() frees it
-        self._closed = False
+        super().__init__()
         self._index = 0
         self._samples = 0
         self._start_s = 0.0
         self._decode_ms = 0.0
 
-    def open(self) -> None:
-        with self._lock:
-            self._open()
-
-    def _open(self) -> None:
-        if self._closed:
-            raise SourceError(f"{self.name} is closed")
-        if self._blocks is None:
-            self._blocks = self._pyav() if self.decoder == "pyav" else self._soundfile()
+    def _decode(self) -> Iterator[np.ndarray]:
+        return self._pyav() if self.decoder == "pyav" else self._soundfile()
 
     def _soundfile(self) -> Iterator[np.ndarray]:
         try:
@@ -239,19 +252,11 @@ class AudioFile(Source):
                 yield pending[:block].astype(np.float32)
                 pending = pending[block:]
 
-    def read(self) -> AudioChunk | None:
-        """The next block; None at the end, or once close() was called (from any thread)."""
-        with self._lock:
-            if self._closed:
-                return None
-            return self._read()
-
-    def _read(self) -> AudioChunk | None:
-        self._open()
-        assert self._blocks is not None
+    def _next_item(self) -> AudioChunk | None:
+        assert self._decoded is not None
         t0 = time.perf_counter()
         try:
-            samples = next(self._blocks)
+            samples = next(self._decoded)
         except StopIteration:
             return None
         self._decode_ms = (time.perf_counter() - t0) * 1e3
@@ -268,15 +273,6 @@ class AudioFile(Source):
     @property
     def last_decode_ms(self) -> float:
         return self._decode_ms
-
-    def close(self) -> None:
-        """Frees the decoder; safe from any thread at any moment (waits for a read in
-        progress). Idempotent; read() returns None afterwards."""
-        self._closed = True
-        with self._lock:
-            blocks, self._blocks = self._blocks, None
-            if blocks is not None:
-                blocks.close()  # type: ignore[attr-defined]
 
     def stats(self) -> dict[str, Any]:
         return {
