@@ -52,7 +52,7 @@ def as_samples(samples: Any, what: str = "samples") -> np.ndarray:
 
 def htk_order(mfcc: Any, spec: AudioSpec) -> Any:
     """Kaldi htk_compat: C0 (or the energy) moved last, C0 scaled by sqrt(2) when it is not the
-    energy (one common DCT definition's factor). Rows (..., n_mfcc), host or device arrays."""
+    energy (one common DCT definition's factor). Rows (..., n_mfcc) of a host array."""
     if not spec.htk_compat or mfcc.shape[-1] == 0:
         return mfcc
     n = mfcc.shape[-1]
@@ -64,8 +64,9 @@ def htk_order(mfcc: Any, spec: AudioSpec) -> Any:
 
 def _run(samples: Any, spec: AudioSpec, feature: str) -> Any:
     if hasattr(samples, "__cuda_array_interface__"):
-        out = cuda.audio_features(samples, spec, feature)
-        return htk_order(out, spec) if feature == "mfcc" else out
+        if spec.htk_compat and feature == "mfcc":
+            raise PreprocessError("htk_compat is not available on device arrays: use host samples")
+        return cuda.audio_features(samples, spec, feature)
     x = as_samples(samples)
     try:
         ex = _extractor(spec)
