@@ -23,6 +23,11 @@ from mmedge.preprocess._checks import (
     require_positive_ints,
 )
 from mmedge.preprocess.audio import audio as audio_input
+from mmedge.preprocess.audio_presets import (
+    kaldi_samples,
+    kaldi_window,
+    librosa_padding_and_norm,
+)
 from mmedge.preprocess.spec import register_spec
 
 FLT_EPSILON = float(np.finfo(np.float32).eps)
@@ -34,23 +39,6 @@ WINDOWS = OPTION_VALUES["window"]
 PADDINGS = OPTION_VALUES["padding"]
 FEATURES = ("mfcc", "logmel")
 LAYOUTS = ("NTF", "NFT", "N1FT")
-# Kaldi's window_type names -> (window, periodic). kaldi-native-fbank's "hann" is periodic
-# (torch.hann_window), Kaldi's "hanning" symmetric; the others are symmetric.
-KALDI_WINDOWS: dict[str, tuple[str, bool]] = {
-    "povey": ("povey", False),
-    "hamming": ("hamming", False),
-    "hanning": ("hann", False),
-    "hann": ("hann", True),
-    "rectangular": ("rectangular", False),
-    "blackman": ("blackman", False),
-    "sine": ("sine", False),
-}
-
-
-def _kaldi_samples(sample_rate_hz: int, ms: float) -> int:
-    """Kaldi's WindowSize()/WindowShift(): static_cast<int32>(samp_freq * 0.001 * ms), its
-    options being float32."""
-    return int(float(np.float32(sample_rate_hz)) * 0.001 * float(np.float32(ms)))
 
 
 @register_spec
@@ -194,17 +182,7 @@ class AudioSpec:
         (keyword names as librosa's). norm: 'slaney', None, or 1, 2, np.inf (filters of unit
         p-norm). pad_mode: constant or reflect (librosa's other numpy modes are refused).
         `model`: analysis_seconds, feature, layout."""
-        paddings = {"constant": "center_zero", "reflect": "center_reflect"}
-        if pad_mode not in paddings:
-            raise PreprocessError(
-                f"AudioSpec.librosa: pad_mode must be one of {', '.join(paddings)}, got "
-                f"{pad_mode!r} (numpy's other pad modes are not supported)"
-            )
-        norms = {1: "l1", 2: "l2", float("inf"): "max"}
-        if norm is not None and norm != "slaney" and norm not in norms:
-            raise PreprocessError(
-                f"AudioSpec.librosa: norm must be 'slaney', None, 1, 2 or np.inf, got {norm!r}"
-            )
+        padding, filter_norm = librosa_padding_and_norm(pad_mode, norm)
         return cls(
             sample_rate_hz=sample_rate_hz,
             n_fft=n_fft,
@@ -212,7 +190,7 @@ class AudioSpec:
             win_length=win_length or n_fft,
             window="hann",
             window_periodic=True,
-            padding=paddings[pad_mode],
+            padding=padding,
             power=power,
             n_mels=n_mels,
             fmin_hz=fmin,
@@ -220,7 +198,7 @@ class AudioSpec:
             mel_scale="htk" if htk else "slaney",
             mel_filters="librosa",
             slaney_norm=norm == "slaney",
-            filter_norm="none" if norm is None or norm == "slaney" else norms[norm],
+            filter_norm=filter_norm,
             log="db",
             log_floor=1e-10,
             db_ref=1.0,
@@ -264,15 +242,10 @@ class AudioSpec:
         Kaldi's centred frames (icefall, lhotse and sherpa use them). use_power=False: the
         magnitude spectrum (FbankOptions). htk_compat: Kaldi's MFCC order. A logmel (fbank)
         spec keeps num_ceps within num_mel_bins. `model`: analysis_seconds, feature, layout."""
-        win = _kaldi_samples(sample_rate_hz, frame_length_ms)
-        hop = _kaldi_samples(sample_rate_hz, frame_shift_ms)
+        win = kaldi_samples(sample_rate_hz, frame_length_ms)
+        hop = kaldi_samples(sample_rate_hz, frame_shift_ms)
         n_fft = 1 << (win - 1).bit_length() if round_to_power_of_two else win
-        if window_type not in KALDI_WINDOWS:
-            raise PreprocessError(
-                f"AudioSpec.kaldi: window_type must be one of {', '.join(KALDI_WINDOWS)}, got "
-                f"{window_type!r}"
-            )
-        window, periodic = KALDI_WINDOWS[window_type]
+        window, periodic = kaldi_window(window_type)
         if model.get("feature") == "logmel":  # fbank: the cepstra are not computed
             num_ceps = min(num_ceps, num_mel_bins)
         return cls(
