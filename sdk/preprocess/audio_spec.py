@@ -60,9 +60,10 @@ class AudioSpec:
         Nyquist + value, as Kaldi), mel_scale slaney | htk, mel_filters librosa | kaldi (how the
         triangles are laid out), slaney_norm (equal-area triangles) or filter_norm none | l1 |
         l2 | max (librosa norm=1, 2, inf: each filter of unit p-norm).
-    log: db (10 log10(max(log_floor, x)) - 10 log10(max(log_floor, db_ref))) or ln
-        (ln(max(x, log_floor))). top_db: librosa's clamp to (maximum - top_db) over the whole
-        signal, in dB; None for none (a stream must use None: it cannot see the future).
+    log: db (10 log10(max(log_floor, x)) - 10 log10(max(log_floor, db_ref))), ln
+        (ln(max(x, log_floor))) or none (the mel energies; logmel features only). top_db:
+        librosa's clamp to (maximum - top_db) over the whole signal, in dB; None for none (a
+        stream must use None: it cannot see the future).
     n_mfcc, lifter (0: none), lifter_style kaldi | librosa, use_energy (C0 := ln frame energy),
         energy_floor (linear; 0: none), htk_compat (Kaldi: C0 or the energy last, C0 times
         sqrt(2); applied after the kernels).
@@ -134,6 +135,8 @@ class AudioSpec:
             )
         if self.top_db is not None and not self.top_db > 0:
             raise PreprocessError(f"AudioSpec.top_db must be positive or None, got {self.top_db}")
+        if self.feature == "mfcc" and self.log == "none":
+            raise PreprocessError("AudioSpec: MFCC need a log (log='db' or 'ln'), not log='none'")
         if self.top_db is not None and self.log != "db":
             raise PreprocessError(
                 f"AudioSpec.top_db ({self.top_db}) is a clamp in dB: it needs log='db', not "
@@ -226,6 +229,7 @@ class AudioSpec:
         round_to_power_of_two: bool = True,
         snip_edges: bool = True,
         use_power: bool = True,
+        use_log_fbank: bool = True,
         htk_compat: bool = False,
         use_energy: bool = True,
         energy_floor: float = 0.0,
@@ -240,7 +244,8 @@ class AudioSpec:
         window_type: povey, hamming, hanning (symmetric), hann (periodic, as
         kaldi-native-fbank's), rectangular, blackman (blackman_coeff), sine. snip_edges=False:
         Kaldi's centred frames (icefall, lhotse and sherpa use them). use_power=False: the
-        magnitude spectrum (FbankOptions). htk_compat: Kaldi's MFCC order. A logmel (fbank)
+        magnitude spectrum, use_log_fbank=False: the mel energies themselves (FbankOptions).
+        htk_compat: Kaldi's MFCC order. A logmel (fbank)
         spec keeps num_ceps within num_mel_bins. `model`: analysis_seconds, feature, layout."""
         win = kaldi_samples(sample_rate_hz, frame_length_ms)
         hop = kaldi_samples(sample_rate_hz, frame_shift_ms)
@@ -267,7 +272,7 @@ class AudioSpec:
             mel_scale="htk",
             mel_filters="kaldi",
             slaney_norm=False,
-            log="ln",
+            log="ln" if use_log_fbank else "none",
             log_floor=FLT_EPSILON,
             top_db=None,
             n_mfcc=num_ceps,

@@ -274,6 +274,8 @@ def _features(samples: np.ndarray, spec: Any) -> tuple[np.ndarray, np.ndarray]:
         )
         if spec.top_db is not None and out.size:
             out = np.maximum(out, out.max() - spec.top_db)
+    elif spec.log == "none":
+        out = mel
     else:
         out = np.log(np.maximum(mel, spec.log_floor))
     return out, energy

@@ -36,6 +36,7 @@ def knf_features(
     use_power: bool = True,
     htk_compat: bool = False,
     use_energy: bool = True,
+    use_log_fbank: bool = True,
 ) -> np.ndarray:
     """kaldi-native-fbank with its defaults but dither 0 and the options given."""
     opts = knf.MfccOptions() if feature == "mfcc" else knf.FbankOptions()
@@ -48,6 +49,7 @@ def knf_features(
     opts.mel_opts.num_bins = num_bins
     if feature != "mfcc":
         opts.use_power = use_power
+        opts.use_log_fbank = use_log_fbank
     else:
         opts.htk_compat = htk_compat
         opts.use_energy = use_energy
@@ -136,6 +138,17 @@ def test_kaldi_centred_frames(data_dir, feature: str) -> None:
         stream = (pp.LogMelStream if logmel else pp.MfccStream)(spec)
         rows = [stream.push(x[i : i + 333]) for i in range(0, len(x), 333)] + [stream.flush()]
         np.testing.assert_array_equal(np.concatenate(rows), ours)
+
+
+def test_kaldi_fbank_without_log(data_dir) -> None:
+    """use_log_fbank=False: the mel energies themselves (FbankOptions.use_log_fbank); MFCC,
+    which need a log, refuse log='none'."""
+    spec = AudioSpec.kaldi(8000, use_log_fbank=False, feature="logmel")
+    for name, x, rate in speech(data_dir):
+        peer = knf_features(x, rate, "fbank", use_log_fbank=False)
+        assert_close(pp.logmel(x, spec), peer, name, x, spec, "logmel")
+    with pytest.raises(PreprocessError, match="MFCC need a log"):
+        AudioSpec.kaldi(8000, use_log_fbank=False)
 
 
 def test_kaldi_magnitude_fbank(data_dir) -> None:

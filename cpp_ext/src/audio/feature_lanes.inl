@@ -312,6 +312,10 @@ struct Lanes {
       const float* fw = &(pow2 ? pl.mel_pow2 : fb.weight)[fb.offset[b]];
       const V* pw = &s.power[fb.first[b]];
       for (int j = 0; j < fb.count[b]; ++j) acc = Ops::fma(Ops::set1(fw[j]), pw[j], acc);
+      if (p.log == LogMode::kNone) {
+        s.mel[b] = acc;
+        continue;
+      }
       const V ln = Ops::log(Ops::max(acc, floor));
       s.mel[b] = db ? Ops::fma(ln, db_scale, db_offset) : ln;
     }

@@ -174,6 +174,10 @@ __global__ void gpuLogMel(const float* samples, int64_t sample_stride, FeaturePa
       const float pw = p.power == 2.0f ? power[first + j] : sqrtf(power[first + j]);
       acc += w[j] * pw;
     }
+    if (p.log == LogMode::kNone) {
+      row[b] = acc;
+      continue;
+    }
     const float ln = logf(fmaxf(acc, p.log_floor));
     row[b] = db ? ln * (10.0f / 2.302585092994046f) + db_offset : ln;
   }

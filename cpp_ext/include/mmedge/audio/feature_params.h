@@ -38,6 +38,7 @@ enum class FilterNorm : int { kNone = 0, kL1 = 1, kL2 = 2, kMax = 3 };
 enum class LogMode : int {
   kDecibel = 0,  // 10 log10(max(floor, x)) - 10 log10(max(floor, ref))   (librosa power_to_db)
   kNatural = 1,  // ln(max(x, floor))                                     (Kaldi)
+  kNone = 2,     // x: the mel energies themselves            (Kaldi use_log_fbank=false)
 };
 
 enum class Lifter : int {
@@ -136,8 +137,8 @@ struct EnumNames<MelFilters> {
 };
 template <>
 struct EnumNames<LogMode> {
-  static constexpr NamedValue<LogMode> values[] = {{"db", LogMode::kDecibel},
-                                                   {"ln", LogMode::kNatural}};
+  static constexpr NamedValue<LogMode> values[] = {
+      {"db", LogMode::kDecibel}, {"ln", LogMode::kNatural}, {"none", LogMode::kNone}};
 };
 template <>
 struct EnumNames<Lifter> {
