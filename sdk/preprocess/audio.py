@@ -62,17 +62,29 @@ def htk_order(mfcc: Any, spec: AudioSpec) -> Any:
     return out
 
 
+def _post(out: np.ndarray, spec: AudioSpec, feature: str) -> np.ndarray:
+    """The steps after the kernels: Kaldi's htk_compat order (MFCC) and subtract_mean (the
+    mean of each coefficient over the signal's frames, Kaldi's cepstral mean subtraction)."""
+    if feature == "mfcc":
+        out = htk_order(out, spec)
+    if spec.subtract_mean and len(out):
+        out = out - out.mean(axis=0, dtype=np.float64).astype(np.float32)
+    return out
+
+
 def _run(samples: Any, spec: AudioSpec, feature: str) -> Any:
     if hasattr(samples, "__cuda_array_interface__"):
-        if spec.htk_compat and feature == "mfcc":
-            raise PreprocessError("htk_compat is not available on device arrays: use host samples")
+        if spec.subtract_mean or (spec.htk_compat and feature == "mfcc"):
+            raise PreprocessError(
+                "htk_compat and subtract_mean are not available on device arrays: use host samples"
+            )
         return cuda.audio_features(samples, spec, feature)
     x = as_samples(samples)
     try:
         ex = _extractor(spec)
         if feature == "mfcc":
-            return htk_order(ex.mfcc(x, spec.top_db), spec)
-        return ex.logmel(x, spec.top_db)
+            return _post(ex.mfcc(x, spec.top_db), spec, feature)
+        return _post(ex.logmel(x, spec.top_db), spec, feature)
     except ValueError as exc:
         raise PreprocessError(str(exc)) from exc
 
@@ -126,6 +138,11 @@ class _FeatureStream:
                 "a stream cannot apply top_db: it clamps to the maximum of the whole signal, "
                 "which a stream has not seen yet; use spec.replace(top_db=None) (the librosa "
                 "preset's top_db only raises values 80 dB below the loudest frame)"
+            )
+        if spec.subtract_mean:
+            raise PreprocessError(
+                "a stream cannot subtract the mean over the signal's frames (subtract_mean): it "
+                "has not seen them yet; subtract a running mean of your own, or use the batch call"
             )
         self.spec = spec
         self._mfcc = feature == "mfcc"

@@ -66,7 +66,8 @@ class AudioSpec:
         stream must use None: it cannot see the future).
     n_mfcc, lifter (0: none), lifter_style kaldi | librosa, use_energy (C0 := ln frame energy),
         energy_floor (linear; 0: none), htk_compat (Kaldi: C0 or the energy last, C0 times
-        sqrt(2); applied after the kernels).
+        sqrt(2)), subtract_mean (Kaldi: each coefficient's mean over the signal's frames
+        subtracted; batch only, streams refuse it); both applied after the kernels.
     analysis_seconds: the model's input length: samples are zero-padded or trimmed to it, so
         the tensor always has the same frame count (None: whatever the signal gives).
     feature: what the model takes, mfcc or logmel; layout: NTF (1, frames, coeffs), NFT
@@ -105,6 +106,7 @@ class AudioSpec:
     blackman_coeff: float = 0.42
     filter_norm: str = "none"
     htk_compat: bool = False
+    subtract_mean: bool = False
     kind: str = field(default="audio", init=False)
 
     def __post_init__(self) -> None:
@@ -231,6 +233,7 @@ class AudioSpec:
         use_power: bool = True,
         use_log_fbank: bool = True,
         htk_compat: bool = False,
+        subtract_mean: bool = False,
         use_energy: bool = True,
         energy_floor: float = 0.0,
         cepstral_lifter: float = 22.0,
@@ -281,6 +284,7 @@ class AudioSpec:
             use_energy=use_energy,
             energy_floor=energy_floor,
             htk_compat=htk_compat,
+            subtract_mean=subtract_mean,
             **model,
         )
 

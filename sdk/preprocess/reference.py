@@ -281,9 +281,15 @@ def _features(samples: np.ndarray, spec: Any) -> tuple[np.ndarray, np.ndarray]:
     return out, energy
 
 
+def _mean_removed(out: np.ndarray, spec: Any) -> np.ndarray:
+    if getattr(spec, "subtract_mean", False) and len(out):
+        return out - out.mean(axis=0)
+    return out
+
+
 def logmel(samples: np.ndarray, spec: Any) -> np.ndarray:
     """The float64 (frames, n_mels) that mmedge.preprocess.logmel computes."""
-    return _features(samples, spec)[0]
+    return _mean_removed(_features(samples, spec)[0], spec)
 
 
 def mfcc(samples: np.ndarray, spec: Any) -> np.ndarray:
@@ -301,4 +307,4 @@ def mfcc(samples: np.ndarray, spec: Any) -> np.ndarray:
         out[:, 0] = energy
     if getattr(spec, "htk_compat", False):  # Kaldi: C0 (or the energy) last, C0 * sqrt(2)
         out = np.concatenate([out[:, 1:], out[:, :1] * (1.0 if spec.use_energy else np.sqrt(2))], 1)
-    return out
+    return _mean_removed(out, spec)

@@ -151,6 +151,21 @@ def test_kaldi_fbank_without_log(data_dir) -> None:
         AudioSpec.kaldi(8000, use_log_fbank=False)
 
 
+@pytest.mark.parametrize("feature", ["mfcc", "logmel"])
+def test_kaldi_subtract_mean(data_dir, feature: str) -> None:
+    """subtract_mean (Kaldi's cepstral mean subtraction, compute-mfcc-feats --subtract-mean):
+    kaldi-native-fbank has no such option, so the definition is its features minus their mean
+    over the frames. Batch only: a stream has not seen the frames it would average."""
+    spec = AudioSpec.kaldi(8000, subtract_mean=True, feature=feature)
+    for name, x, rate in speech(data_dir):
+        peer = knf_features(x, rate, "mfcc" if feature == "mfcc" else "fbank")
+        peer = peer - peer.mean(axis=0)
+        ours = pp.mfcc(x, spec) if feature == "mfcc" else pp.logmel(x, spec)
+        assert_close(ours, peer, name, x, spec, feature)
+    with pytest.raises(PreprocessError, match="a stream cannot subtract the mean"):
+        pp.MfccStream(spec)
+
+
 def test_kaldi_magnitude_fbank(data_dir) -> None:
     """use_power=False: fbank of the magnitude spectrum (FbankOptions.use_power)."""
     spec = AudioSpec.kaldi(8000, use_power=False, feature="logmel")
