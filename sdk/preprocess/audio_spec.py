@@ -65,7 +65,8 @@ class AudioSpec:
         librosa's clamp to (maximum - top_db) over the whole signal, in dB; None for none (a
         stream must use None: it cannot see the future).
     n_mfcc, lifter (0: none), lifter_style kaldi | librosa, use_energy (C0 := ln frame energy),
-        energy_floor (linear; 0: none), htk_compat (Kaldi: C0 or the energy last, C0 times
+        energy_floor (linear; 0: none), raw_energy (the energy before pre-emphasis and window,
+        Kaldi's default; False: after), htk_compat (Kaldi: C0 or the energy last, C0 times
         sqrt(2)), subtract_mean (Kaldi: each coefficient's mean over the signal's frames
         subtracted; batch only, streams refuse it); both applied after the kernels.
     analysis_seconds: the model's input length: samples are zero-padded or trimmed to it, so
@@ -100,6 +101,7 @@ class AudioSpec:
     lifter_style: str = "librosa"
     use_energy: bool = False
     energy_floor: float = 0.0
+    raw_energy: bool = True
     analysis_seconds: float | None = None
     feature: str = "mfcc"
     layout: str = "NTF"
@@ -232,6 +234,7 @@ class AudioSpec:
         snip_edges: bool = True,
         use_power: bool = True,
         use_log_fbank: bool = True,
+        raw_energy: bool = True,
         htk_compat: bool = False,
         subtract_mean: bool = False,
         use_energy: bool = True,
@@ -283,6 +286,7 @@ class AudioSpec:
             lifter_style="kaldi",
             use_energy=use_energy,
             energy_floor=energy_floor,
+            raw_energy=raw_energy,
             htk_compat=htk_compat,
             subtract_mean=subtract_mean,
             **model,

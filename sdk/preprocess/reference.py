@@ -254,9 +254,7 @@ def _features(samples: np.ndarray, spec: Any) -> tuple[np.ndarray, np.ndarray]:
     frames = audio_frames(samples, spec) * spec.sample_scale
     if spec.remove_dc:
         frames = frames - frames.mean(axis=1, keepdims=True)
-    energy = np.log(np.maximum((frames**2).sum(axis=1), np.finfo(np.float32).eps))
-    if spec.energy_floor > 0:
-        energy = np.maximum(energy, np.log(spec.energy_floor))
+    raw = frames
     if spec.preemphasis:
         frames = np.concatenate(
             [
@@ -265,7 +263,12 @@ def _features(samples: np.ndarray, spec: Any) -> tuple[np.ndarray, np.ndarray]:
             ],
             axis=1,
         )
-    spectrum = np.fft.rfft(frames * audio_window(spec), n=spec.n_fft, axis=1)
+    shaped = frames * audio_window(spec)
+    measured = raw if getattr(spec, "raw_energy", True) else shaped  # Kaldi raw_energy
+    energy = np.log(np.maximum((measured**2).sum(axis=1), np.finfo(np.float32).eps))
+    if spec.energy_floor > 0:
+        energy = np.maximum(energy, np.log(spec.energy_floor))
+    spectrum = np.fft.rfft(shaped, n=spec.n_fft, axis=1)
     power = np.abs(spectrum) ** spec.power
     mel = power @ mel_matrix(spec).T
     if spec.log == "db":

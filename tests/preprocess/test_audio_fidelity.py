@@ -37,6 +37,7 @@ def knf_features(
     htk_compat: bool = False,
     use_energy: bool = True,
     use_log_fbank: bool = True,
+    raw_energy: bool = True,
 ) -> np.ndarray:
     """kaldi-native-fbank with its defaults but dither 0 and the options given."""
     opts = knf.MfccOptions() if feature == "mfcc" else knf.FbankOptions()
@@ -53,6 +54,7 @@ def knf_features(
     else:
         opts.htk_compat = htk_compat
         opts.use_energy = use_energy
+        opts.raw_energy = raw_energy
     computer = (knf.OnlineMfcc if feature == "mfcc" else knf.OnlineFbank)(opts)
     computer.accept_waveform(rate, x.tolist())
     computer.input_finished()
@@ -164,6 +166,15 @@ def test_kaldi_subtract_mean(data_dir, feature: str) -> None:
         assert_close(ours, peer, name, x, spec, feature)
     with pytest.raises(PreprocessError, match="a stream cannot subtract the mean"):
         pp.MfccStream(spec)
+
+
+def test_kaldi_energy_after_the_window(data_dir) -> None:
+    """raw_energy=False: C0 is the energy of the pre-emphasised, windowed frame."""
+    spec = AudioSpec.kaldi(8000, raw_energy=False)
+    for name, x, rate in speech(data_dir):
+        peer = knf_features(x, rate, raw_energy=False)
+        assert_close(pp.mfcc(x, spec), peer, name, x, spec)
+        assert not np.allclose(peer[:, 0], knf_features(x, rate)[:, 0])  # the option matters
 
 
 def test_kaldi_magnitude_fbank(data_dir) -> None:

@@ -251,15 +251,6 @@ struct Lanes {
       const V mean = Ops::mul(sum, Ops::set1(1.0f / static_cast<float>(win)));
       for (int i = 0; i < win; ++i) x[i] = Ops::sub(x[i], mean);
     }
-    V log_energy = Ops::zero();
-    if (mfcc_rows != nullptr && p.use_energy) {  // Kaldi raw energy: after DC removal
-      V e = Ops::zero();
-      for (int i = 0; i < win; ++i) e = Ops::fma(x[i], x[i], e);
-      log_energy = Ops::log(Ops::max(e, Ops::set1(std::numeric_limits<float>::epsilon())));
-      if (p.energy_floor > 0.0f) {
-        log_energy = Ops::max(log_energy, Ops::set1(std::log(p.energy_floor)));
-      }
-    }
     // Pre-emphasis (descending: x[i] needs the unmodified x[i - 1]) and window; for powers of
     // two straight into the packed FFT input.
     const V k = Ops::set1(p.preemphasis);
@@ -269,6 +260,19 @@ struct Lanes {
                                         : x[i];
       return Ops::mul(v, Ops::set1(w[i]));
     };
+    // Kaldi's energy: after DC removal, before (raw_energy) or after pre-emphasis and window.
+    V log_energy = Ops::zero();
+    if (mfcc_rows != nullptr && p.use_energy) {
+      V e = Ops::zero();
+      for (int i = 0; i < win; ++i) {
+        const V v = p.raw_energy ? x[i] : shaped(i);
+        e = Ops::fma(v, v, e);
+      }
+      log_energy = Ops::log(Ops::max(e, Ops::set1(std::numeric_limits<float>::epsilon())));
+      if (p.energy_floor > 0.0f) {
+        log_energy = Ops::max(log_energy, Ops::set1(std::log(p.energy_floor)));
+      }
+    }
     const int bins = p.n_bins();
     // Power-of-two FFTs leave the spectrum doubled (split2): their power is 4 |X|^2 (or 2 |X|
     // for magnitudes), which the mel weights of that path (mel_pow2) take back exactly.

@@ -109,9 +109,17 @@ __global__ void gpuLogMel(const float* samples, int64_t sample_stride, FeaturePa
     for (int i = threadIdx.x; i < geo.win; i += blockDim.x) xs[i] -= mean;
     __syncthreads();
   }
-  if (energy != nullptr) {
+  auto shaped = [&](int i) -> float {
+    if (i >= geo.win) return 0.0f;
+    const float v = p.preemphasis != 0.0f ? xs[i] - p.preemphasis * xs[i > 0 ? i - 1 : 0] : xs[i];
+    return v * t.window[i];
+  };
+  if (energy != nullptr) {  // before (raw_energy) or after pre-emphasis and window
     float e = 0.0f;
-    for (int i = threadIdx.x; i < geo.win; i += blockDim.x) e += xs[i] * xs[i];
+    for (int i = threadIdx.x; i < geo.win; i += blockDim.x) {
+      const float v = p.raw_energy ? xs[i] : shaped(i);
+      e += v * v;
+    }
     e = block_sum(e, red);
     if (threadIdx.x == 0) {
       float log_e = logf(fmaxf(e, FLT_EPSILON));
@@ -119,11 +127,6 @@ __global__ void gpuLogMel(const float* samples, int64_t sample_stride, FeaturePa
       energy[batch * geo.frames + frame] = log_e;
     }
   }
-  auto shaped = [&](int i) -> float {
-    if (i >= geo.win) return 0.0f;
-    const float v = p.preemphasis != 0.0f ? xs[i] - p.preemphasis * xs[i > 0 ? i - 1 : 0] : xs[i];
-    return v * t.window[i];
-  };
   if (geo.pow2) {
     for (int j = threadIdx.x; j < geo.m; j += blockDim.x) {
       re[t.bitrev[j]] = shaped(2 * j);

@@ -65,7 +65,8 @@ enum class Lifter : int {
 //   log_floor        amin (decibel) or floor (natural)
 //   db_ref           decibel reference power
 //   lifter           cepstral lifter L; 0 = none
-//   use_energy       C0 := ln(max(frame energy, FLT_EPSILON)) before pre-emphasis
+//   use_energy       C0 := ln(max(frame energy, FLT_EPSILON))
+//   raw_energy       the energy before pre-emphasis and window (Kaldi's default), else after
 //   energy_floor     Kaldi energy_floor (linear); 0 = none
 #define MMEDGE_AUDIO_FEATURE_OPTIONS(X)            \
   X(double, sample_rate_hz, 16000.0)               \
@@ -94,6 +95,7 @@ enum class Lifter : int {
   X(float, lifter, 0.0f)                           \
   X(Lifter, lifter_style, Lifter::kLibrosa)        \
   X(bool, use_energy, false)                       \
+  X(bool, raw_energy, true)                        \
   X(float, energy_floor, 0.0f)
 
 // The names of each enum's values as AudioSpec and the manifest spell them.
