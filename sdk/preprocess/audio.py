@@ -72,16 +72,35 @@ def _post(out: np.ndarray, spec: AudioSpec, feature: str) -> np.ndarray:
     return out
 
 
+def _relative_to_max(ex: Any, x: np.ndarray, spec: AudioSpec, feature: str) -> np.ndarray:
+    """librosa power_to_db(ref=np.max): the log-mel in dB below its maximum over the signal.
+    For MFCC that shift moves C0 only (orthonormal DCT-II: by -max * sqrt(n_mels), times C0's
+    lifter), unless C0 is the energy. Costs a second pass for MFCC."""
+    logmel = ex.logmel(x, spec.top_db)
+    peak = float(logmel.max()) if logmel.size else 0.0
+    if feature == "logmel":
+        return logmel - np.float32(peak)
+    out = ex.mfcc(x, spec.top_db)
+    if not spec.use_energy and len(out):
+        k = 1 if spec.lifter_style == "librosa" else 0
+        lift = 1 + 0.5 * spec.lifter * np.sin(np.pi * k / spec.lifter) if spec.lifter > 0 else 1
+        out[:, 0] -= np.float32(peak * np.sqrt(spec.n_mels) * lift)
+    return out
+
+
 def _run(samples: Any, spec: AudioSpec, feature: str) -> Any:
     if hasattr(samples, "__cuda_array_interface__"):
-        if spec.subtract_mean or (spec.htk_compat and feature == "mfcc"):
+        if spec.subtract_mean or spec.db_ref_max or (spec.htk_compat and feature == "mfcc"):
             raise PreprocessError(
-                "htk_compat and subtract_mean are not available on device arrays: use host samples"
+                "htk_compat, subtract_mean and db_ref_max are not available on device arrays: "
+                "use host samples"
             )
         return cuda.audio_features(samples, spec, feature)
     x = as_samples(samples)
     try:
         ex = _extractor(spec)
+        if spec.db_ref_max:
+            return _post(_relative_to_max(ex, x, spec, feature), spec, feature)
         if feature == "mfcc":
             return _post(ex.mfcc(x, spec.top_db), spec, feature)
         return _post(ex.logmel(x, spec.top_db), spec, feature)
@@ -138,6 +157,11 @@ class _FeatureStream:
                 "a stream cannot apply top_db: it clamps to the maximum of the whole signal, "
                 "which a stream has not seen yet; use spec.replace(top_db=None) (the librosa "
                 "preset's top_db only raises values 80 dB below the loudest frame)"
+            )
+        if spec.db_ref_max:
+            raise PreprocessError(
+                "a stream cannot take dB relative to the signal's maximum (db_ref_max): it has "
+                "not seen it yet; use a fixed db_ref"
             )
         if spec.subtract_mean:
             raise PreprocessError(

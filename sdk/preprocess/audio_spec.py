@@ -8,7 +8,7 @@ Nyquist, natural log, lifter 22, energy as C0), each with its library's defaults
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -60,7 +60,8 @@ class AudioSpec:
         Nyquist + value, as Kaldi), mel_scale slaney | htk, mel_filters librosa | kaldi (how the
         triangles are laid out), slaney_norm (equal-area triangles) or filter_norm none | l1 |
         l2 | max (librosa norm=1, 2, inf: each filter of unit p-norm).
-    log: db (10 log10(max(log_floor, x)) - 10 log10(max(log_floor, db_ref))), ln
+    log: db (10 log10(max(log_floor, x)) - 10 log10(max(log_floor, db_ref)); db_ref_max: the
+        signal's maximum instead, librosa's ref=np.max, batch only), ln
         (ln(max(x, log_floor))) or none (the mel energies; logmel features only). top_db:
         librosa's clamp to (maximum - top_db) over the whole signal, in dB; None for none (a
         stream must use None: it cannot see the future).
@@ -109,6 +110,7 @@ class AudioSpec:
     filter_norm: str = "none"
     htk_compat: bool = False
     subtract_mean: bool = False
+    db_ref_max: bool = False
     kind: str = field(default="audio", init=False)
 
     def __post_init__(self) -> None:
@@ -139,6 +141,8 @@ class AudioSpec:
             )
         if self.top_db is not None and not self.top_db > 0:
             raise PreprocessError(f"AudioSpec.top_db must be positive or None, got {self.top_db}")
+        if self.db_ref_max and self.log != "db":
+            raise PreprocessError(f"AudioSpec.db_ref_max needs log='db', not log={self.log!r}")
         if self.feature == "mfcc" and self.log == "none":
             raise PreprocessError("AudioSpec: MFCC need a log (log='db' or 'ln'), not log='none'")
         if self.top_db is not None and self.log != "db":
@@ -183,13 +187,17 @@ class AudioSpec:
         power: float = 2.0,
         top_db: float | None = 80.0,
         lifter: float = 0.0,
+        ref: float | Callable[..., Any] = 1.0,
         **model: Any,
     ) -> AudioSpec:
         """librosa.feature.mfcc / melspectrogram + power_to_db, with librosa 0.11's defaults
         (keyword names as librosa's). norm: 'slaney', None, or 1, 2, np.inf (filters of unit
         p-norm). pad_mode: constant or reflect (librosa's other numpy modes are refused).
+        ref: power_to_db's reference: a power, or np.max (dB below the signal's maximum).
         `model`: analysis_seconds, feature, layout."""
         padding, filter_norm = librosa_padding_and_norm(pad_mode, norm)
+        if callable(ref) and ref is not np.max:
+            raise PreprocessError("AudioSpec.librosa: ref must be a power (float) or np.max")
         return cls(
             sample_rate_hz=sample_rate_hz,
             n_fft=n_fft,
@@ -208,7 +216,8 @@ class AudioSpec:
             filter_norm=filter_norm,
             log="db",
             log_floor=1e-10,
-            db_ref=1.0,
+            db_ref=1.0 if callable(ref) else float(ref),
+            db_ref_max=callable(ref),
             top_db=top_db,
             n_mfcc=n_mfcc,
             lifter=lifter,

@@ -277,6 +277,8 @@ def _features(samples: np.ndarray, spec: Any) -> tuple[np.ndarray, np.ndarray]:
         )
         if spec.top_db is not None and out.size:
             out = np.maximum(out, out.max() - spec.top_db)
+        if getattr(spec, "db_ref_max", False) and out.size:  # librosa ref=np.max
+            out = out - out.max()
     elif spec.log == "none":
         out = mel
     else:

@@ -116,6 +116,21 @@ def test_librosa_filter_norms(data_dir, norm: float) -> None:
     assert_close(pp.logmel(y, spec), peer, f"norm={norm}", y, spec, "logmel")
 
 
+@pytest.mark.parametrize("feature", ["mfcc", "logmel"])
+@pytest.mark.parametrize("lifter", [0.0, 22.0])
+def test_librosa_ref_max(data_dir, feature: str, lifter: float) -> None:
+    """power_to_db(ref=np.max), the common idiom: dB below the signal's maximum."""
+    spec = AudioSpec.librosa(22050, ref=np.max, lifter=lifter, feature=feature)
+    x, rate = bird(data_dir)
+    y = pp.resample(x, rate, 22050)
+    db = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=22050), ref=np.max)
+    peer = db.T if feature == "logmel" else librosa.feature.mfcc(S=db, n_mfcc=20, lifter=lifter).T
+    ours = pp.logmel(y, spec) if feature == "logmel" else pp.mfcc(y, spec)
+    assert_close(ours, peer, f"ref=np.max {feature}", y, spec, feature)
+    with pytest.raises(PreprocessError, match="a stream cannot take dB relative"):
+        pp.LogMelStream(spec.replace(top_db=None))
+
+
 @pytest.mark.parametrize("window_type", ["hanning", "hann", "hamming", "blackman", "sine"])
 def test_kaldi_window_types(data_dir, window_type: str) -> None:
     """Before: 'hanning' (Kaldi's own spelling) was refused and 'hann' was symmetric, where
