@@ -65,11 +65,13 @@ class AudioSpec:
         (ln(max(x, log_floor))) or none (the mel energies; logmel features only). top_db:
         librosa's clamp to (maximum - top_db) over the whole signal, in dB; None for none (a
         stream must use None: it cannot see the future).
-    n_mfcc, lifter (0: none), lifter_style kaldi | librosa, use_energy (C0 := ln frame energy),
-        energy_floor (linear; 0: none), raw_energy (the energy before pre-emphasis and window,
-        Kaldi's default; False: after), htk_compat (Kaldi: C0 or the energy last, C0 times
-        sqrt(2)), subtract_mean (Kaldi: each coefficient's mean over the signal's frames
-        subtracted; batch only, streams refuse it); both applied after the kernels.
+    n_mfcc, dct_type 1 | 2 | 3 and dct_ortho (scipy's DCT, orthonormal or not; MFCC are the
+        orthonormal DCT-II), lifter (0: none), lifter_style kaldi | librosa, use_energy
+        (C0 := ln frame energy), energy_floor (linear; 0: none), raw_energy (the energy before
+        pre-emphasis and window, Kaldi's default; False: after), htk_compat (Kaldi: C0 or the
+        energy last, C0 times sqrt(2)), subtract_mean (Kaldi: each coefficient's mean over the
+        signal's frames subtracted; batch only, streams refuse it); both applied after the
+        kernels.
     analysis_seconds: the model's input length: samples are zero-padded or trimmed to it, so
         the tensor always has the same frame count (None: whatever the signal gives).
     feature: what the model takes, mfcc or logmel; layout: NTF (1, frames, coeffs), NFT
@@ -98,6 +100,8 @@ class AudioSpec:
     db_ref: float = 1.0
     top_db: float | None = 80.0
     n_mfcc: int = 13
+    dct_type: int = 2
+    dct_ortho: bool = True
     lifter: float = 0.0
     lifter_style: str = "librosa"
     use_energy: bool = False
@@ -115,7 +119,8 @@ class AudioSpec:
 
     def __post_init__(self) -> None:
         require_positive_ints(
-            self, ("sample_rate_hz", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc")
+            self,
+            ("sample_rate_hz", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc", "dct_type"),
         )
         for name, allowed in (*OPTION_VALUES.items(), ("feature", FEATURES), ("layout", LAYOUTS)):
             if getattr(self, name) not in allowed:
@@ -188,14 +193,21 @@ class AudioSpec:
         top_db: float | None = 80.0,
         lifter: float = 0.0,
         ref: float | Callable[..., Any] = 1.0,
+        dct_type: int = 2,
+        dct_norm: str | None = "ortho",
         **model: Any,
     ) -> AudioSpec:
         """librosa.feature.mfcc / melspectrogram + power_to_db, with librosa 0.11's defaults
         (keyword names as librosa's). norm: 'slaney', None, or 1, 2, np.inf (filters of unit
         p-norm). pad_mode: constant or reflect (librosa's other numpy modes are refused).
         ref: power_to_db's reference: a power, or np.max (dB below the signal's maximum).
+        dct_type, dct_norm: librosa.feature.mfcc's dct_type and norm ('ortho' or None).
         `model`: analysis_seconds, feature, layout."""
         padding, filter_norm = librosa_padding_and_norm(pad_mode, norm)
+        if dct_norm not in ("ortho", None):
+            raise PreprocessError(
+                f"AudioSpec.librosa: dct_norm must be 'ortho' or None, got {dct_norm!r}"
+            )
         if callable(ref) and ref is not np.max:
             raise PreprocessError("AudioSpec.librosa: ref must be a power (float) or np.max")
         return cls(
@@ -220,6 +232,8 @@ class AudioSpec:
             db_ref_max=callable(ref),
             top_db=top_db,
             n_mfcc=n_mfcc,
+            dct_type=dct_type,
+            dct_ortho=dct_norm == "ortho",
             lifter=lifter,
             lifter_style="librosa",
             **model,

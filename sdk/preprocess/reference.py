@@ -297,14 +297,40 @@ def logmel(samples: np.ndarray, spec: Any) -> np.ndarray:
     return _mean_removed(_features(samples, spec)[0], spec)
 
 
+def dct_matrix(dct_type: int, ortho: bool, n: int) -> np.ndarray:
+    """(n, n) float64 DCT matrix, out = M @ x, as scipy.fft.dct(x, type, norm) defines it."""
+    k, m = np.arange(n)[:, None], np.arange(n)[None, :]
+    if dct_type == 1:
+        mat = np.cos(np.pi * k * m / (n - 1))
+        if ortho:
+            edge = np.where((np.arange(n) == 0) | (np.arange(n) == n - 1), np.sqrt(0.5), 1.0)
+            return np.sqrt(2.0 / (n - 1)) * edge[:, None] * edge[None, :] * mat
+        mat = 2.0 * mat
+        mat[:, 0], mat[:, -1] = 1.0, np.where(np.arange(n) % 2, -1.0, 1.0)
+        return mat
+    if dct_type == 3:
+        mat = np.cos(np.pi * m * (2 * k + 1) / (2.0 * n))
+        scale = (
+            np.where(m == 0, np.sqrt(1.0 / n), np.sqrt(2.0 / n))
+            if ortho
+            else np.where(m == 0, 1.0, 2.0)
+        )
+        return mat * scale
+    mat = np.cos(np.pi / n * (m + 0.5) * k)
+    return mat * (np.where(k == 0, np.sqrt(1.0 / n), np.sqrt(2.0 / n)) if ortho else 2.0)
+
+
 def mfcc(samples: np.ndarray, spec: Any) -> np.ndarray:
     """The float64 (frames, n_mfcc) that mmedge.preprocess.mfcc computes: orthonormal DCT-II of
     the log-mel, lifter, and the ln frame energy as C0 with use_energy."""
     logmel_, energy = _features(samples, spec)
     n = spec.n_mels
-    k = np.arange(spec.n_mfcc)[:, None]
-    dct = np.sqrt((np.where(k == 0, 1.0, 2.0)) / n) * np.cos(np.pi / n * (np.arange(n) + 0.5) * k)
-    out = logmel_ @ dct.T
+    out = (
+        logmel_
+        @ dct_matrix(getattr(spec, "dct_type", 2), getattr(spec, "dct_ortho", True), n)[
+            : spec.n_mfcc
+        ].T
+    )
     if spec.lifter > 0:
         i = np.arange(spec.n_mfcc) + (1 if spec.lifter_style == "librosa" else 0)
         out = out * (1 + 0.5 * spec.lifter * np.sin(np.pi * i / spec.lifter))

@@ -131,6 +131,17 @@ def test_librosa_ref_max(data_dir, feature: str, lifter: float) -> None:
         pp.LogMelStream(spec.replace(top_db=None))
 
 
+@pytest.mark.parametrize("dct_type", [1, 2, 3])
+@pytest.mark.parametrize("dct_norm", ["ortho", None])
+def test_librosa_dct_types(data_dir, dct_type: int, dct_norm: str | None) -> None:
+    """librosa.feature.mfcc(dct_type=1, 2, 3, norm='ortho' or None) (scipy's DCTs)."""
+    spec = AudioSpec.librosa(22050, dct_type=dct_type, dct_norm=dct_norm)
+    x, rate = bird(data_dir)
+    y = pp.resample(x, rate, 22050)
+    peer = librosa.feature.mfcc(y=y, sr=22050, dct_type=dct_type, norm=dct_norm).T
+    assert_close(pp.mfcc(y, spec), peer, f"dct {dct_type} {dct_norm}", y, spec)
+
+
 @pytest.mark.parametrize("window_type", ["hanning", "hann", "hamming", "blackman", "sine"])
 def test_kaldi_window_types(data_dir, window_type: str) -> None:
     """Before: 'hanning' (Kaldi's own spelling) was refused and 'hann' was symmetric, where

@@ -137,6 +137,8 @@ std::string validate(const FeatureParams& p) {
     err << "preemphasis must be 0..1, got " << p.preemphasis;
   else if (p.lifter < 0)
     err << "lifter must be >= 0, got " << p.lifter;
+  else if (p.dct_type < 1 || p.dct_type > 3 || (p.dct_type == 1 && p.n_mels < 2))
+    err << "dct_type must be 1, 2 or 3 (1 needs n_mels >= 2), got " << p.dct_type;
   else if (p.slaney_norm && p.filter_norm != FilterNorm::kNone)
     err << "slaney_norm and a filter_norm exclude each other (librosa's norm is one of them)";
   return err.str();

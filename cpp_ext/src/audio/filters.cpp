@@ -30,6 +30,27 @@ void normalize_rows(std::vector<double>& rows, int n, int bins, FilterNorm norm)
   }
 }
 
+// Weight of input n in output k of an N-point DCT, as scipy.fft.dct(type, norm) defines it:
+// unnormalised (norm=None) or orthonormal (norm='ortho').
+double dct_weight(int type, bool ortho, int k, int n, int N) {
+  if (type == 1) {
+    const double c = std::cos(kPi * k * n / (N - 1));
+    if (ortho) {
+      const double ck = (k == 0 || k == N - 1) ? std::sqrt(0.5) : 1.0;
+      const double cn = (n == 0 || n == N - 1) ? std::sqrt(0.5) : 1.0;
+      return std::sqrt(2.0 / (N - 1)) * ck * cn * c;
+    }
+    return n == 0 ? 1.0 : n == N - 1 ? (k % 2 ? -1.0 : 1.0) : 2.0 * c;
+  }
+  if (type == 3) {
+    if (n == 0) return ortho ? std::sqrt(1.0 / N) : 1.0;
+    const double c = std::cos(kPi * n * (2 * k + 1) / (2.0 * N));
+    return ortho ? std::sqrt(2.0 / N) * c : 2.0 * c;
+  }
+  const double c = std::cos(kPi / N * (n + 0.5) * k);
+  return ortho ? std::sqrt((k == 0 ? 1.0 : 2.0) / N) * c : 2.0 * c;
+}
+
 // Dense rows (n_mels x bins) of the mel filters.
 std::vector<double> mel_rows(const FeatureParams& p) {
   const int bins = p.n_bins();
@@ -104,10 +125,9 @@ FeatureTables make_tables(const FeatureParams& p) {
   // Orthonormal DCT-II (scipy norm="ortho", Kaldi ComputeDctMatrix).
   t.dct.resize(static_cast<size_t>(p.n_mfcc) * p.n_mels);
   for (int c = 0; c < p.n_mfcc; ++c) {
-    const double norm = std::sqrt((c == 0 ? 1.0 : 2.0) / p.n_mels);
     for (int b = 0; b < p.n_mels; ++b) {
       t.dct[static_cast<size_t>(c) * p.n_mels + b] =
-          static_cast<float>(norm * std::cos(kPi / p.n_mels * (b + 0.5) * c));
+          static_cast<float>(dct_weight(p.dct_type, p.dct_ortho, c, b, p.n_mels));
     }
   }
   t.lifter.resize(p.n_mfcc);

@@ -64,6 +64,8 @@ enum class Lifter : int {
 //   filter_norm      librosa norm=1, 2 or inf: filters of unit p-norm (not with slaney_norm)
 //   log_floor        amin (decibel) or floor (natural)
 //   db_ref           decibel reference power
+//   dct_type         1, 2 or 3 (scipy's DCT types; MFCC are DCT-II)
+//   dct_ortho        orthonormal DCT (librosa norm='ortho', Kaldi) or scipy's unnormalised one
 //   lifter           cepstral lifter L; 0 = none
 //   use_energy       C0 := ln(max(frame energy, FLT_EPSILON))
 //   raw_energy       the energy before pre-emphasis and window (Kaldi's default), else after
@@ -92,6 +94,8 @@ enum class Lifter : int {
   X(float, log_floor, 1e-10f)                      \
   X(float, db_ref, 1.0f)                           \
   X(int, n_mfcc, 13)                               \
+  X(int, dct_type, 2)                              \
+  X(bool, dct_ortho, true)                         \
   X(float, lifter, 0.0f)                           \
   X(Lifter, lifter_style, Lifter::kLibrosa)        \
   X(bool, use_energy, false)                       \
