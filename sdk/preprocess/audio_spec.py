@@ -16,13 +16,8 @@ import numpy as np
 
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
-from mmedge.preprocess._checks import (
-    MAX_FFT_POINTS_PER_S,
-    MAX_N_FFT,
-    require_at_most,
-    require_positive_ints,
-)
 from mmedge.preprocess.audio import audio as audio_input
+from mmedge.preprocess.audio_checks import check_audio_spec
 from mmedge.preprocess.audio_presets import (
     kaldi_samples,
     kaldi_window,
@@ -118,59 +113,7 @@ class AudioSpec:
     kind: str = field(default="audio", init=False)
 
     def __post_init__(self) -> None:
-        require_positive_ints(
-            self,
-            ("sample_rate_hz", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc", "dct_type"),
-        )
-        for name, allowed in (*OPTION_VALUES.items(), ("feature", FEATURES), ("layout", LAYOUTS)):
-            if getattr(self, name) not in allowed:
-                raise PreprocessError(
-                    f"AudioSpec.{name} must be one of {', '.join(allowed)}, "
-                    f"got {getattr(self, name)!r}"
-                )
-        require_at_most(self, "n_fft", self.n_fft, MAX_N_FFT)
-        require_at_most(
-            self,
-            "n_fft * sample_rate_hz / hop_length (FFT points per second of audio)",
-            self.n_fft * self.sample_rate_hz / self.hop_length,
-            MAX_FFT_POINTS_PER_S,
-            ": raise hop_length or lower n_fft",
-        )
-        if self.win_length > self.n_fft:
-            raise PreprocessError(
-                f"AudioSpec.win_length ({self.win_length}) must not exceed n_fft ({self.n_fft})"
-            )
-        if self.n_mfcc > self.n_mels:
-            raise PreprocessError(
-                f"AudioSpec.n_mfcc ({self.n_mfcc}) must not exceed n_mels ({self.n_mels})"
-            )
-        if self.top_db is not None and not self.top_db > 0:
-            raise PreprocessError(f"AudioSpec.top_db must be positive or None, got {self.top_db}")
-        if self.db_ref_max and self.log != "db":
-            raise PreprocessError(f"AudioSpec.db_ref_max needs log='db', not log={self.log!r}")
-        if self.feature == "mfcc" and self.log == "none":
-            raise PreprocessError("AudioSpec: MFCC need a log (log='db' or 'ln'), not log='none'")
-        if self.top_db is not None and self.log != "db":
-            raise PreprocessError(
-                f"AudioSpec.top_db ({self.top_db}) is a clamp in dB: it needs log='db', not "
-                f"log={self.log!r} (set top_db=None)"
-            )
-        if self.analysis_seconds is not None and not self.analysis_seconds > 0:
-            raise PreprocessError(
-                f"AudioSpec.analysis_seconds must be positive or None, got {self.analysis_seconds}"
-            )
-        try:  # the kernel's own checks (mel band inside Nyquist, power, floors, ...)
-            C.FeatureExtractor(self.kernel_params())
-        except ValueError as exc:
-            raise PreprocessError(f"AudioSpec: {exc}") from exc
-        if self.mel_filters == "kaldi":  # Kaldi refuses a filter bank with an empty band
-            empty = np.flatnonzero(~C.mel_filters(self.kernel_params()).any(axis=1))
-            if empty.size:
-                raise PreprocessError(
-                    f"AudioSpec: mel band {int(empty[0])} of {self.n_mels} covers no FFT bin "
-                    f"(n_fft {self.n_fft} at {self.sample_rate_hz} Hz); Kaldi refuses this: "
-                    "lower n_mels (num_mel_bins) or raise n_fft"
-                )
+        check_audio_spec(self, OPTION_VALUES, FEATURES, LAYOUTS)
 
     # -- presets ------------------------------------------------------------------------------
 
