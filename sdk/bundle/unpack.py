@@ -138,8 +138,8 @@ def unpack(tar_path: Path, dest: Path, limits: BundleLimits) -> None:
         raise BundleError(f"{tar_path}: a member is both a file and a folder: {exc}") from exc
     except tarfile.TarError as exc:
         raise BundleError(f"{tar_path} is not a readable tar archive: {exc}") from exc
-    except (zlib.error, OSError, lzma.LZMAError) as exc:
-        raise BundleError(f"{tar_path} is not a readable compressed archive: {exc}") from exc
+    except (zlib.error, OSError, lzma.LZMAError) as exc:  # bz2 reports bad data as OSError
+        raise BundleError(f"{tar_path} could not be unpacked: {exc}") from exc
     except EOFError as exc:
         raise BundleError(f"{tar_path} ends in the middle of a member: truncated") from exc
     finally:
@@ -147,7 +147,7 @@ def unpack(tar_path: Path, dest: Path, limits: BundleLimits) -> None:
 
 
 def _unpack_members(
-    tar: tarfile.TarFile, tar_path: Path, dest: Path, limits: BundleLimits, counting: _Unpacking
+    tar: tarfile.TarFile, tar_path: Path, dest: Path, limits: BundleLimits, stream: _Unpacking
 ) -> None:
     seen: set[PurePosixPath] = set()
     total = members = written = 0
@@ -184,7 +184,7 @@ def _unpack_members(
             while chunk := source.read(1 << 20):
                 out.write(chunk)
                 written += len(chunk)
-                ratio = written / max(counting.consumed, 1)
+                ratio = written / max(stream.consumed, 1)
                 if written > _RATIO_CHECK_AFTER and ratio > limits.max_compression_ratio:
                     raise BundleError(
                         f"{tar_path} unpacks {ratio:.0f}x its compressed size, over the limit "
