@@ -288,7 +288,12 @@ class Pipeline:
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stops the sources and joins every thread; closes the models it opened. Idempotent
         and safe from any thread at any moment (a second caller waits for the first)."""
-        with self._state_lock:
+        inside = self._workers is not None and self._workers.runs_current_thread()
+        # From the pipeline's own threads (an on_result callback) never wait: the stop under
+        # way joins this very thread.
+        if not self._state_lock.acquire(blocking=not inside):
+            return
+        try:
             if self._stopped:
                 return
             self._stopped = True
@@ -297,6 +302,8 @@ class Pipeline:
                 model.close()
             self._owned.clear()
             self._done.set()
+        finally:
+            self._state_lock.release()
 
     def _stop_workers(self, timeout_s: float) -> None:
         if self._results is not None:  # a fuser blocked on a consumer that left returns

@@ -103,6 +103,10 @@ class Workers:
         self.done.set()
         return [t.name for t in self._threads if t.is_alive()]
 
+    def runs_current_thread(self) -> bool:
+        """True in one of this run's threads (a callback of the fuser, for instance)."""
+        return threading.current_thread() in self._threads
+
     def _close_source(self, m: Modality) -> None:
         try:
             m.source.close()

@@ -184,3 +184,33 @@ def test_specs_that_would_hang_a_worker_are_refused() -> None:
     with pytest.raises(PreprocessError, match="width is 100,000"):
         pp.ImageSpec(width=100_000, height=32)
     pp.AudioSpec.librosa(48000, n_fft=4096, hop_length=256)  # a large real one still passes
+
+
+def test_stop_from_a_callback_while_the_main_thread_stops() -> None:
+    """stop() from an on_result callback (the fuser thread) while another thread is stopping
+    returns at once: the stopping thread joins the fuser, so the two must not wait on each
+    other (they would until the join timed out, 10 s)."""
+    done = _python(
+        """
+        import threading, time
+        import mmedge
+        from mmedge.sources import SyntheticScene
+        pipe = mmedge.Pipeline().add(
+            "image", SyntheticScene(600, seed=0).video, mmedge.builtin_bundle("scene_image"))
+        main_stopping = threading.Event()
+        def callback(result):
+            main_stopping.wait(5)
+            pipe.stop()
+        pipe.on_result(callback)
+        pipe.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        main_stopping.set()
+        pipe.stop()
+        print(round(time.monotonic() - t0, 2), threading.active_count())
+        """,
+        timeout_s=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    seconds, threads = done.stdout.split()
+    assert float(seconds) < 5.0 and threads == "1"
