@@ -302,6 +302,15 @@ void bind_audio(py::module_& m) {
           "logmel (batch, frames, n_mels) and mfcc (batch, frames, n_mfcc) or 0; top_db <= 0: "
           "none.");
 #endif
+  m.def(
+      "first_nonfinite",
+      [](const py::array_t<float, py::array::c_style>& x) {
+        const float* data = x.data();
+        const int64_t n = static_cast<int64_t>(x.size());
+        py::gil_scoped_release release;
+        return audio::first_nonfinite(data, n);
+      },
+      py::arg("x"), "Index of the first NaN or Inf of a C-contiguous float32 array, or -1.");
   m.def("audio_driver", &audio::FeatureExtractor::driver_name,
         "The lanes the audio features run on this CPU: 'avx2' or 'scalar'.");
 }

@@ -90,3 +90,26 @@ def test_strided_yuv_views_equal_their_copies(
     np.testing.assert_array_equal(
         pp.image(frame, spec), pp.image(np.ascontiguousarray(frame), spec)
     )
+
+
+@pytest.mark.parametrize("driver", ["avx2", "scalar"])
+def test_the_kernels_finiteness_scan_is_numpys(driver: str) -> None:
+    """The vectorised scan the input check uses (32 samples per step on AVX2) finds the first
+    NaN or Inf exactly where np.isfinite does, at block edges and in the tail."""
+    from mmedge import _C as C
+
+    if driver == "avx2" and C.audio_driver() != "avx2":
+        pytest.skip("this CPU or build has no AVX2 audio driver")
+    C.force_scalar_driver(driver == "scalar")
+    try:
+        rng = np.random.default_rng(0)
+        for n in (0, 1, 31, 32, 33, 1000, 160_000):
+            assert C.first_nonfinite(np.zeros(n, np.float32)) == -1
+            for pos in sorted({0, 31, 32, n // 2, n - 1} & set(range(n))):
+                for bad in (np.nan, np.inf, -np.inf, np.float32(np.finfo(np.float32).max)):
+                    x = rng.standard_normal(n).astype(np.float32)
+                    x[pos] = bad
+                    want = int(np.argmin(np.isfinite(x))) if not np.isfinite(x).all() else -1
+                    assert C.first_nonfinite(x) == want, (n, pos, bad)
+    finally:
+        C.force_scalar_driver(False)

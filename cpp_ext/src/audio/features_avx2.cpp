@@ -114,6 +114,23 @@ struct Avx2Ops {
 }  // namespace
 
 namespace detail {
+// 32 samples per step: their exponent bits all set means NaN or Inf; the exact index comes from
+// the scalar scan of the block that has one.
+int64_t first_nonfinite_avx2(const float* x, int64_t n) {
+  const __m256i exponent = _mm256_set1_epi32(0x7f800000);
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256i hit = _mm256_setzero_si256();
+    for (int k = 0; k < 32; k += 8) {
+      const __m256i bits = _mm256_and_si256(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i + k)), exponent);
+      hit = _mm256_or_si256(hit, _mm256_cmpeq_epi32(bits, exponent));
+    }
+    if (!_mm256_testz_si256(hit, hit)) break;
+  }
+  const int64_t found = first_nonfinite_scalar(x + i, n - i);
+  return found < 0 ? -1 : i + found;
+}
 void features_avx2(const Pipeline& pl, const SignalView& s, int64_t f0, int64_t f1, float* logmel,
                    float* mfcc, bool dct) {
   feature_groups<Avx2Ops>(pl, s, f0, f1, logmel, mfcc, dct);

@@ -112,6 +112,22 @@ void clamp_scalar(const Pipeline& pl, float* logmel, float* mfcc, int64_t n, flo
 
 void force_scalar_driver(bool force) { g_force_scalar.store(force); }
 
+namespace detail {
+int64_t first_nonfinite_scalar(const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) return i;
+  }
+  return -1;
+}
+}  // namespace detail
+
+int64_t first_nonfinite(const float* x, int64_t n) {
+#if defined(MMEDGE_HAVE_AVX2)
+  if (cpu_has_avx2()) return detail::first_nonfinite_avx2(x, n);
+#endif
+  return detail::first_nonfinite_scalar(x, n);
+}
+
 std::string validate(const FeatureParams& p) {
   std::ostringstream err;
   if (!(p.sample_rate_hz > 0))

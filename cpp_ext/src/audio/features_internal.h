@@ -42,6 +42,10 @@ using FeaturesFn = void (*)(const Pipeline& pl, const SignalView& signal, int64_
 using ClampFn = void (*)(const Pipeline& pl, float* logmel, float* mfcc, int64_t n, float floor);
 
 namespace detail {
+int64_t first_nonfinite_scalar(const float* x, int64_t n);
+#if defined(MMEDGE_HAVE_AVX2)
+int64_t first_nonfinite_avx2(const float* x, int64_t n);
+#endif
 void features_scalar(const Pipeline&, const SignalView&, int64_t, int64_t, float*, float*, bool);
 void clamp_scalar(const Pipeline&, float*, float*, int64_t, float);
 #if defined(MMEDGE_HAVE_AVX2)

@@ -35,6 +35,9 @@ class FeatureExtractor {
   std::shared_ptr<const Pipeline> pipeline_;
 };
 
+// Index of the first NaN or Inf of x[0..n), or -1 (one vectorised pass: the inputs' check).
+int64_t first_nonfinite(const float* x, int64_t n);
+
 // Makes the audio features run on the portable one-frame lanes, as on a CPU without AVX2 (for
 // comparing drivers in tests).
 void force_scalar_driver(bool force);
