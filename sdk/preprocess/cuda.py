@@ -130,11 +130,15 @@ def _device_planes(view: DeviceView, spec: Any, batched: bool) -> tuple[str, lis
         if spec.input_format == "NV12":
             uv = _plane_desc(chroma, (h // 2, w // 2, 2), (rs, 2 * cs, cs))
             return "NV12", [y, uv], image_stride
+        if spec.input_format == "NV21":  # V, U pairs read from U backwards (as on the host)
+            uv = _plane_desc(chroma + cs, (h // 2, w // 2, 2), (rs, 2 * cs, -cs))
+            return "NV12", [y, uv], image_stride
         if rs != w * cs:
-            raise PreprocessError("a device I420 frame must have unpadded rows")
+            raise PreprocessError(f"a device {spec.input_format} frame must have unpadded rows")
         n = (h // 2) * (w // 2) * cs
-        u = _plane_desc(chroma, (h // 2, w // 2), (w // 2 * cs, cs))
-        v = _plane_desc(chroma + n, (h // 2, w // 2), (w // 2 * cs, cs))
+        first = _plane_desc(chroma, (h // 2, w // 2), (w // 2 * cs, cs))
+        second = _plane_desc(chroma + n, (h // 2, w // 2), (w // 2 * cs, cs))
+        u, v = (second, first) if spec.input_format == "YV12" else (first, second)
         return "I420", [y, u, v], image_stride
     if len(shape) == 2:
         shape, strides = (*shape, 1), (*strides, 1)

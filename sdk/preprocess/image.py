@@ -1,8 +1,8 @@
 """Image preprocessing: `image()` applies an `ImageSpec` in one pass of the C++ kernel (CPU) or
 the CUDA kernel (when the input is a device array): resize (OpenCV INTER_LINEAR or INTER_AREA, or
 PIL/torchvision antialiased bilinear), optional letterbox, colour conversion (BGR, RGB, BGRA,
-RGBA, GRAY and the camera formats NV12 and I420), `(x * scale - mean) / std`, HWC -> NCHW,
-float32 or float16.
+RGBA, GRAY and the 4:2:0 camera formats NV12, NV21, I420 and YV12), `(x * scale - mean) / std`,
+HWC -> NCHW, float32 or float16.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
 from mmedge.preprocess import cuda
-from mmedge.preprocess.image_formats import PACKED, YUV_FORMATS, kernel_arguments
+from mmedge.preprocess.image_formats import PACKED, PLANE_LAYOUT, kernel_arguments
 
 if TYPE_CHECKING:
     from mmedge.preprocess.image_spec import ImageSpec
@@ -53,14 +53,16 @@ def _packed_planes(img: Any, spec: ImageSpec, what: str) -> list[np.ndarray]:
 
 
 def _yuv_planes(frame: Any, fmt: str, what: str) -> list[np.ndarray]:
-    """The planes of an NV12/I420 frame: one (H * 3/2, W) array as OpenCV and most decoders
-    lay it out, or the planes themselves: (Y, UV) for NV12, (Y, U, V) for I420."""
+    """The planes of a 4:2:0 frame in its kernel layout (PLANE_LAYOUT): one (H * 3/2, W) array
+    as OpenCV and most decoders lay it out, or the planes themselves in memory order: (Y, UV)
+    for NV12, (Y, VU) for NV21, (Y, U, V) for I420, (Y, V, U) for YV12."""
+    layout = PLANE_LAYOUT[fmt]
     if isinstance(frame, (tuple, list)):
         planes = [_check_uint8(p, f"{what} plane {i}") for i, p in enumerate(frame)]
-        want = 2 if fmt == "NV12" else 3
+        want = 2 if layout == "NV12" else 3
         if len(planes) != want:
             raise PreprocessError(f"{what}: {fmt} takes {want} planes, got {len(planes)}")
-        if fmt == "NV12" and planes[1].ndim == 2:  # (H/2, W) interleaved UV rows
+        if layout == "NV12" and planes[1].ndim == 2:  # (H/2, W) interleaved chroma rows
             uv = planes[1]
             if uv.shape[1] % 2:
                 raise PreprocessError(
@@ -71,7 +73,7 @@ def _yuv_planes(frame: Any, fmt: str, what: str) -> list[np.ndarray]:
             planes[1] = np.lib.stride_tricks.as_strided(
                 uv, (uv.shape[0], uv.shape[1] // 2, 2), (uv.strides[0], 2, 1)
             )
-        return planes
+        return _in_uv_order(planes, fmt)
     frame = _check_uint8(frame, what)
     if frame.ndim != 2 or frame.shape[0] % 3 or frame.shape[1] % 2:
         raise PreprocessError(
@@ -81,23 +83,34 @@ def _yuv_planes(frame: Any, fmt: str, what: str) -> list[np.ndarray]:
     h, w = frame.shape[0] * 2 // 3, frame.shape[1]
     if h == 0 or w == 0:
         raise PreprocessError(f"{what} is empty: {h}x{w} px")
-    if frame.strides[1] != 1 or (fmt == "I420" and not frame.flags.c_contiguous):
+    if frame.strides[1] != 1 or (layout == "I420" and not frame.flags.c_contiguous):
         # A strided or reversed column view (f[:, ::2], f[:, ::-1]): the chroma planes below are
         # views that assume adjacent bytes, so take the bytes as they are meant first (a copy).
         frame = np.ascontiguousarray(frame)
     y = frame[:h]
-    if fmt == "NV12":
+    if layout == "NV12":
         uv = frame[h:]
-        return [y, np.lib.stride_tricks.as_strided(uv, (h // 2, w // 2, 2), (uv.strides[0], 2, 1))]
+        pairs = np.lib.stride_tricks.as_strided(uv, (h // 2, w // 2, 2), (uv.strides[0], 2, 1))
+        return _in_uv_order([y, pairs], fmt)
     chroma = frame[h:].reshape(-1)
     n = (h // 2) * (w // 2)
-    return [y, chroma[:n].reshape(h // 2, w // 2), chroma[n:].reshape(h // 2, w // 2)]
+    first, second = chroma[:n].reshape(h // 2, w // 2), chroma[n:].reshape(h // 2, w // 2)
+    return _in_uv_order([y, first, second], fmt)
+
+
+def _in_uv_order(planes: list[np.ndarray], fmt: str) -> list[np.ndarray]:
+    """Memory-order planes -> the U-first order the kernel layouts read."""
+    if fmt == "NV21":  # V, U pairs: the reversed view of each pair is U, V
+        return [planes[0], planes[1][..., ::-1]]
+    if fmt == "YV12":
+        return [planes[0], planes[2], planes[1]]
+    return planes
 
 
 def source_planes(frame: Any, spec: ImageSpec, what: str = "image") -> tuple[str, list[Any]]:
     """(format code, planes) of a host frame, checked against the spec."""
-    if spec.input_format in YUV_FORMATS:
-        return spec.input_format, _yuv_planes(frame, spec.input_format, what)
+    if spec.input_format in PLANE_LAYOUT:
+        return PLANE_LAYOUT[spec.input_format], _yuv_planes(frame, spec.input_format, what)
     return PACKED, _packed_planes(frame, spec, what)
 
 
@@ -138,8 +151,9 @@ def image(img: Any, spec: ImageSpec, out: Any = None, fill_border: bool = True) 
     """Preprocesses one frame into a (1, C, H, W) tensor.
 
     img: a uint8 frame in spec.input_format, any strides: (H, W, C) or (H, W) for packed
-        formats; (H * 3/2, W) or the planes (Y, UV) / (Y, U, V) for NV12 / I420. A device
-        array (__cuda_array_interface__) runs the CUDA kernel instead (see mmedge.preprocess.cuda).
+        formats; (H * 3/2, W) or the planes in memory order ((Y, UV), (Y, VU), (Y, U, V),
+        (Y, V, U) for NV12, NV21, I420, YV12). A device array (__cuda_array_interface__) runs
+        the CUDA kernel instead (see mmedge.preprocess.cuda).
     out: optional (1, C, H, W) (or (C, H, W)) array of spec.dtype to write into; returned.
     fill_border: False writes only the resize region: for an `out` that already holds the
         letterbox border from an earlier call with the same frame size (a camera loop reusing

@@ -23,12 +23,17 @@ SOURCE_VALUES: dict[str, str] = {
     "BGRA": "BGRA",
     "RGBA": "RGBA",
     "NV12": "RGBY",
+    "NV21": "RGBY",
     "I420": "RGBY",
+    "YV12": "RGBY",
 }
 OUTPUT_FORMATS: dict[str, str] = {"GRAY": "Y", "BGR": "BGR", "RGB": "RGB"}
-# Planar camera formats: the kernel reads them as planes of the same names (C.PLANE_LAYOUTS);
-# every other input format is one packed plane.
-YUV_FORMATS = ("NV12", "I420")
+# Planar 4:2:0 camera formats and the kernel plane layout that reads each (C.PLANE_LAYOUTS):
+# NV21 (Android cameras) is NV12 with V before U in each pair, read through a reversed view of
+# the pairs; YV12 is I420 with the V plane before the U plane, read with the planes swapped.
+# Every other input format is one packed plane.
+PLANE_LAYOUT: dict[str, str] = {"NV12": "NV12", "NV21": "NV12", "I420": "I420", "YV12": "I420"}
+YUV_FORMATS = tuple(PLANE_LAYOUT)
 PACKED = "packed"
 # The kernel's resampling modes, by the names it takes (declared in the binding).
 INTERPOLATIONS: tuple[str, ...] = tuple(C.INTERPOLATIONS)
@@ -74,6 +79,7 @@ __all__ = [
     "LUMA",
     "OUTPUT_FORMATS",
     "PACKED",
+    "PLANE_LAYOUT",
     "SOURCE_VALUES",
     "YUV_FORMATS",
     "colour_matrix",

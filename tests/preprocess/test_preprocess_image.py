@@ -390,14 +390,17 @@ RAW = {"scale": 1.0}  # outputs in grey levels (0..255), so bounds read in OpenC
 
 
 def yuv_frames(bgr: np.ndarray) -> dict[str, np.ndarray]:
-    """The frame as OpenCV's I420 (H * 3/2, W) and the NV12 with the same samples."""
+    """The frame as OpenCV's I420 (H * 3/2, W) and the NV12, NV21 and YV12 with the same
+    samples (interleaved U, V; interleaved V, U; the V plane first)."""
     cv2 = pytest.importorskip("cv2")
     h, w = bgr.shape[:2]
     i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
     u = i420[h : h + h // 4].reshape(h // 2, w // 2)
     v = i420[h + h // 4 :].reshape(h // 2, w // 2)
     nv12 = np.concatenate([i420[:h], np.stack([u, v], -1).reshape(h // 2, w)])
-    return {"I420": i420, "NV12": nv12}
+    nv21 = np.concatenate([i420[:h], np.stack([v, u], -1).reshape(h // 2, w)])
+    yv12 = np.concatenate([i420[:h], v.reshape(-1, w), u.reshape(-1, w)])
+    return {"I420": i420, "NV12": nv12, "NV21": nv21, "YV12": yv12}
 
 
 @pytest.mark.parametrize(
@@ -520,7 +523,7 @@ def test_colour_to_gray_matches_opencv(video_frames: list[np.ndarray], size) -> 
     assert np.abs(ours - theirs).max() <= bound
 
 
-@pytest.mark.parametrize("fmt", ["NV12", "I420"])
+@pytest.mark.parametrize("fmt", ["NV12", "NV21", "I420", "YV12"])
 @pytest.mark.parametrize("size", [(640, 480), (224, 224), (300, 500)])
 def test_yuv_matches_opencv(video_frames: list[np.ndarray], fmt: str, size) -> None:
     """Camera formats against cv2.cvtColor(COLOR_YUV2BGR_*) then cv2.resize: cvtColor rounds
@@ -529,7 +532,7 @@ def test_yuv_matches_opencv(video_frames: list[np.ndarray], fmt: str, size) -> N
     cv2 = pytest.importorskip("cv2")
     frame = video_frames[7]
     buf = yuv_frames(frame)[fmt]
-    code = cv2.COLOR_YUV2BGR_NV12 if fmt == "NV12" else cv2.COLOR_YUV2BGR_I420
+    code = getattr(cv2, f"COLOR_YUV2BGR_{fmt}")
     theirs = cv2.resize(cv2.cvtColor(buf, code), size).astype(np.float32)
     spec = ImageSpec(*size, input_format=fmt, output_format="BGR", **RAW)
     ours = preprocess.image(buf, spec)[0].transpose(1, 2, 0)
@@ -563,6 +566,16 @@ def test_yuv_planes_and_pitched_rows(video_frames: list[np.ndarray]) -> None:
     spec_i420 = ImageSpec(320, 240, input_format="I420", **IMAGENET)
     np.testing.assert_array_equal(
         preprocess.image((i420[:h], u, v), spec_i420), preprocess.image(i420, spec_i420)
+    )
+    # NV21 and YV12 planes in memory order: (Y, VU) and (Y, V, U)
+    spec_nv21 = ImageSpec(320, 240, input_format="NV21", **IMAGENET)
+    nv21 = bufs["NV21"]
+    np.testing.assert_array_equal(
+        preprocess.image((nv21[:h], nv21[h:]), spec_nv21), preprocess.image(nv21, spec_nv21)
+    )
+    spec_yv12 = ImageSpec(320, 240, input_format="YV12", **IMAGENET)
+    np.testing.assert_array_equal(
+        preprocess.image((i420[:h], v, u), spec_yv12), preprocess.image(i420, spec_i420)
     )
 
 
