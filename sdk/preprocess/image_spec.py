@@ -42,6 +42,8 @@ class ImageSpec:
     letterbox: None stretches the frame to width x height; 'opencv' keeps the aspect ratio and
         centres it as cv2.dnn.blobFromImageWithParams(DNN_PMODE_LETTERBOX) does, 'ultralytics'
         as YOLOv5/v8's LetterBox does (they round the scaled size differently).
+        letterbox_scaleup=False (Ultralytics scaleup=False): never enlarge the frame;
+        letterbox_center=False (Ultralytics center=False): the frame at the top-left corner.
     pad_value: border colour of the letterbox per output channel, in pixel units (0..255).
     dtype: float32 or float16 tensor elements. layout: NCHW.
     """
@@ -58,6 +60,8 @@ class ImageSpec:
     pad_value: tuple[float, ...] | float = 0.0
     dtype: str = "float32"
     layout: str = "NCHW"
+    letterbox_scaleup: bool = True
+    letterbox_center: bool = True
     kind: str = field(default="image", init=False)
 
     def __post_init__(self) -> None:
@@ -94,6 +98,13 @@ class ImageSpec:
             raise PreprocessError(f"ImageSpec.std must be finite and non-zero, got {self.std}")
         if not math.isfinite(self.scale) or self.scale == 0.0:
             raise PreprocessError(f"ImageSpec.scale must be finite and non-zero, got {self.scale}")
+        if (not self.letterbox_scaleup or not self.letterbox_center) and (
+            self.letterbox != "ultralytics"
+        ):
+            raise PreprocessError(
+                "ImageSpec.letterbox_scaleup and letterbox_center are Ultralytics LetterBox "
+                f"options: they need letterbox='ultralytics', not {self.letterbox!r}"
+            )
         object.__setattr__(self, "width", int(self.width))
         object.__setattr__(self, "height", int(self.height))
         object.__setattr__(self, "scale", float(self.scale))
@@ -132,9 +143,13 @@ class ImageSpec:
             rw = max(1, int(f32(src_width) * factor))
             rh = max(1, int(f32(src_height) * factor))
             return ((self.width - rw) // 2, (self.height - rh) // 2, rw, rh)
-        # Ultralytics LetterBox(auto=False, center=True): rounded size, round(d - 0.1) offsets.
+        # Ultralytics LetterBox(auto=False): rounded size; centred: round(d / 2 - 0.1) offsets.
         r = min(self.height / src_height, self.width / src_width)
+        if not self.letterbox_scaleup:
+            r = min(r, 1.0)
         rw, rh = max(1, round(src_width * r)), max(1, round(src_height * r))
+        if not self.letterbox_center:
+            return (0, 0, rw, rh)
         left = round((self.width - rw) / 2 - 0.1)
         top = round((self.height - rh) / 2 - 0.1)
         return (left, top, rw, rh)

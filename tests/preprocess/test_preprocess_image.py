@@ -426,28 +426,48 @@ def test_letterbox_matches_opencv_blob(video_frames: list[np.ndarray], size, cro
         np.testing.assert_allclose(ours, reference.image(src, spec), rtol=0, atol=1e-3)
 
 
-def ultralytics_letterbox(img: np.ndarray, size: int, pad: int = 114) -> np.ndarray:
-    """YOLOv5/v8's LetterBox(auto=False, center=True), written out as its code does it."""
+def ultralytics_letterbox(
+    img: np.ndarray, size: int, pad: int = 114, scaleup: bool = True, center: bool = True
+) -> np.ndarray:
+    """YOLOv5/v8's LetterBox(auto=False, scaleup, center), written out as its code does it."""
     cv2 = pytest.importorskip("cv2")
     h, w = img.shape[:2]
     r = min(size / h, size / w)
+    if not scaleup:
+        r = min(r, 1.0)
     new_w, new_h = round(w * r), round(h * r)
-    dw, dh = (size - new_w) / 2, (size - new_h) / 2
+    dw, dh = size - new_w, size - new_h
+    if center:
+        dw, dh = dw / 2, dh / 2
     if (w, h) != (new_w, new_h):
         img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    top, bottom = round(dh - 0.1), round(dh + 0.1)
-    left, right = round(dw - 0.1), round(dw + 0.1)
+    top, bottom = (round(dh - 0.1) if center else 0), round(dh + 0.1)
+    left, right = (round(dw - 0.1) if center else 0), round(dw + 0.1)
     return cv2.copyMakeBorder(
         img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(pad, pad, pad)
     )
 
 
 @pytest.mark.parametrize("src_wh", [(1280, 720), (640, 480), (500, 333), (333, 500)])
-def test_letterbox_matches_ultralytics(video_frames: list[np.ndarray], src_wh) -> None:
+@pytest.mark.parametrize(("scaleup", "center"), [(True, True), (False, True), (True, False)])
+def test_letterbox_matches_ultralytics(
+    video_frames: list[np.ndarray], src_wh, scaleup: bool, center: bool
+) -> None:
+    """LetterBox(auto=False) with its scaleup and center options (scaleup=False keeps the
+    500x333 and 333x500 frames at their size; center=False puts the frame top-left)."""
     cv2 = pytest.importorskip("cv2")
     frame = cv2.resize(video_frames[0], src_wh)
-    theirs = ultralytics_letterbox(frame, 640)[:, :, ::-1].transpose(2, 0, 1)
-    spec = ImageSpec(640, 640, letterbox="ultralytics", pad_value=114, **RAW)
+    theirs = ultralytics_letterbox(frame, 640, scaleup=scaleup, center=center)
+    theirs = theirs[:, :, ::-1].transpose(2, 0, 1)
+    spec = ImageSpec(
+        640,
+        640,
+        letterbox="ultralytics",
+        pad_value=114,
+        letterbox_scaleup=scaleup,
+        letterbox_center=center,
+        **RAW,
+    )
     ours = preprocess.image(frame, spec)[0]
     assert theirs.shape == ours.shape
     assert np.abs(ours - theirs).max() <= 1.0
@@ -659,3 +679,10 @@ def test_fill_border_false_writes_only_the_region() -> None:
     out[:] = full  # a buffer holding the border: the same tensor as a full write
     preprocess.image(rng_image(rng, 720, 1280, 3), spec, out=out, fill_border=False)
     assert (out[..., :y, :] == full[..., :y, :]).all()
+
+
+def test_ultralytics_options_need_the_ultralytics_letterbox() -> None:
+    with pytest.raises(PreprocessError, match="need letterbox='ultralytics', not 'opencv'"):
+        ImageSpec(640, 640, letterbox="opencv", letterbox_center=False)
+    with pytest.raises(PreprocessError, match="need letterbox='ultralytics', not None"):
+        ImageSpec(640, 640, letterbox_scaleup=False)
