@@ -91,7 +91,7 @@ def _check_artifact(bundle: Bundle, file: str, precision: str, scan: OnnxScan) -
     found = _precision_problem(precision, scan)
     if found is not None:
         raise BundleError(f"{where} is declared {precision} but its graph is {found}")
-    listed = {PurePosixPath(f).as_posix() for _, f, _ in bundle.view.listed()}
+    listed = bundle.view.listed_names()
     base = PurePosixPath(file).parent
     for external in sorted(scan.external_files):
         rel = (base / external).as_posix()

@@ -219,6 +219,11 @@ class Manifest:
             ("file", f["file"], f["sha256"]) for f in self.data.get("files", [])
         ]
 
+    def listed_names(self) -> set[str]:
+        """The bundle-relative names of every listed artifact and file, normalised ('a/./b'
+        is 'a/b'), as the files inside the bundle are named."""
+        return {PurePosixPath(file).as_posix() for _, file, _ in self.listed()}
+
     def preprocess_entry(self, input_name: str | None = None) -> tuple[str, Any]:
         """(input name, its preprocess dict or None); default: the first input."""
         name = input_name or self.data["inputs"][0]["name"]

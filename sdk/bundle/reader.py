@@ -11,7 +11,7 @@ import os
 import stat
 import tempfile
 from importlib import resources
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from mmedge.bundle.consistency import check_consistency
@@ -128,7 +128,7 @@ class Bundle:
     def check_tree(self) -> None:
         """Refuses links anywhere in the bundle and files its manifest does not list (a file
         that is not checksummed could be swapped: e.g. ONNX external weights)."""
-        listed = {MANIFEST} | {PurePosixPath(f).as_posix() for _, f, _ in self.view.listed()}
+        listed = {MANIFEST} | self.view.listed_names()
         for folder, dirs, files in os.walk(self.root):
             for name in (*dirs, *files):
                 path = Path(folder) / name
