@@ -50,12 +50,19 @@ struct Named {
   const char* name;
   E value;
 };
-constexpr Named<PixelFormat> kPlaneLayouts[] = {
-    {"packed", PixelFormat::kPacked}, {"NV12", PixelFormat::kNV12}, {"I420", PixelFormat::kI420}};
+constexpr Named<PixelFormat> kPlaneLayouts[] = {{"packed", PixelFormat::kPacked},
+                                                {"NV12", PixelFormat::kNV12},
+                                                {"I420", PixelFormat::kI420},
+                                                {"YUYV", PixelFormat::kYUV422},
+                                                {"UYVY", PixelFormat::kYUV422}};
 constexpr Named<image::Interpolation> kInterpolations[] = {
     {"bilinear", image::Interpolation::kBilinear},
     {"area", image::Interpolation::kArea},
-    {"bilinear_antialias", image::Interpolation::kBilinearAntialias}};
+    {"bilinear_antialias", image::Interpolation::kBilinearAntialias},
+    {"bicubic", image::Interpolation::kBicubic},
+    {"bicubic_antialias", image::Interpolation::kBicubicAntialias},
+    {"nearest", image::Interpolation::kNearest},
+    {"nearest_exact", image::Interpolation::kNearestExact}};
 
 template <typename E, size_t N>
 E from_name(const std::string& name, const Named<E> (&table)[N], const char* what) {
@@ -80,8 +87,11 @@ image::Plane plane_of(const PlaneDesc& d) {
 }
 
 // The source image the planes describe, or ValueError naming the plane and what is wrong.
-image::SrcImage source_from_planes(PixelFormat format, const std::vector<PlaneDesc>& planes) {
-  const size_t expected = format == PixelFormat::kPacked ? 1 : format == PixelFormat::kNV12 ? 2 : 3;
+image::SrcImage source_from_planes(const std::string& layout, const std::vector<PlaneDesc>& planes,
+                                   const std::vector<float>& yuv) {
+  const PixelFormat format = from_name(layout, kPlaneLayouts, "format");
+  const bool one_plane = format == PixelFormat::kPacked || format == PixelFormat::kYUV422;
+  const size_t expected = one_plane ? 1 : format == PixelFormat::kNV12 ? 2 : 3;
   MMEDGE_REQUIRE(planes.size() == expected, "this format needs " + std::to_string(expected) +
                                                 " plane(s), got " + std::to_string(planes.size()));
   for (size_t i = 0; i < planes.size(); ++i) {
@@ -92,8 +102,21 @@ image::SrcImage source_from_planes(PixelFormat format, const std::vector<PlaneDe
   }
   image::SrcImage s;
   s.format = format;
+  if (!yuv.empty()) {
+    MMEDGE_REQUIRE(yuv.size() == 6,
+                   "yuv must be 6 numbers (y_offset, y_scale, vr, ug, vg, ub), "
+                   "got " +
+                       std::to_string(yuv.size()));
+    s.yuv = image::YuvMatrix{yuv[0], yuv[1], yuv[2], yuv[3], yuv[4], yuv[5]};
+  }
   const PlaneDesc& p0 = planes[0];
-  if (format == PixelFormat::kPacked) {
+  if (format == PixelFormat::kYUV422) {
+    MMEDGE_REQUIRE(p0.shape.size() == 3 && p0.shape[2] == 2,
+                   layout + " image must have shape (H, W, 2), got " + shape_text(p0.shape));
+    s.channels = 4;  // R, G, B, Y
+    s.channel_stride = p0.strides[2];
+    s.order = layout == "YUYV" ? image::Packed422{0, 1, 3} : image::Packed422{1, 0, 2};
+  } else if (format == PixelFormat::kPacked) {
     MMEDGE_REQUIRE(p0.shape.size() == 3,
                    "image must have shape (H, W, C), got " + shape_text(p0.shape));
     MMEDGE_REQUIRE(p0.shape[2] >= 1 && p0.shape[2] <= image::kMaxChannels,
@@ -113,6 +136,11 @@ image::SrcImage source_from_planes(PixelFormat format, const std::vector<PlaneDe
   s.height = static_cast<int>(p0.shape[0]);
   s.width = static_cast<int>(p0.shape[1]);
   s.planes[0] = plane_of(p0);
+  if (format == PixelFormat::kYUV422) {
+    MMEDGE_REQUIRE(s.width % 2 == 0,
+                   "YUV 4:2:2 images need an even width, got " + std::to_string(s.width) + " px");
+    return s;
+  }
   if (format == PixelFormat::kPacked) return s;
   MMEDGE_REQUIRE(s.width % 2 == 0 && s.height % 2 == 0,
                  "YUV 4:2:0 images need an even width and height, got " + std::to_string(s.width) +
@@ -166,7 +194,8 @@ int64_t element_stride(int64_t bytes, int64_t itemsize, const char* what) {
 // Colour matrix, bias, pad, region and interpolation, common to the CPU and CUDA entry points.
 void fill_common(ResizeNormalizeParams& p, const std::vector<std::vector<float>>& weight,
                  const std::vector<float>& bias, const std::vector<float>& pad,
-                 const std::array<int, 4>& roi, const std::string& interpolation) {
+                 const std::array<int, 4>& roi, const std::string& interpolation,
+                 const std::array<int, 4>& window) {
   const size_t n = weight.size();
   MMEDGE_REQUIRE(n >= 1 && n <= static_cast<size_t>(image::kMaxChannels) && bias.size() == n &&
                      pad.size() == n,
@@ -184,6 +213,7 @@ void fill_common(ResizeNormalizeParams& p, const std::vector<std::vector<float>>
     p.norm.pad[c] = pad[c];
   }
   p.roi = image::Roi{roi[0], roi[1], roi[2], roi[3]};
+  p.window = image::ResizeWindow{window[0], window[1], window[2], window[3]};
   p.interpolation = from_name(interpolation, kInterpolations, "interpolation");
 }
 
@@ -211,17 +241,18 @@ ResizeNormalizeParams host_params(const std::string& format, const std::vector<p
                                   py::array& out, const std::vector<std::vector<float>>& weight,
                                   const std::vector<float>& bias, const std::vector<float>& pad,
                                   const std::array<int, 4>& roi, const std::string& interpolation,
+                                  const std::array<int, 4>& window, const std::vector<float>& yuv,
                                   bool fill_border = true) {
   std::vector<PlaneDesc> descs;
   for (size_t i = 0; i < planes.size(); ++i) descs.push_back(host_plane(planes[i], i));
   ResizeNormalizeParams p;
-  p.src = source_from_planes(from_name(format, kPlaneLayouts, "format"), descs);
+  p.src = source_from_planes(format, descs, yuv);
   MMEDGE_REQUIRE(out.dtype().kind() == 'f' && (out.itemsize() == 4 || out.itemsize() == 2),
                  "out must be float32 or float16, got " + std::string(py::str(out.dtype())));
   MMEDGE_REQUIRE(out.writeable(), "out is read-only");
   p.dst.data = out.mutable_data();
   p.dst.type = out.itemsize() == 2 ? OutType::kFloat16 : OutType::kFloat32;
-  fill_common(p, weight, bias, pad, roi, interpolation);
+  fill_common(p, weight, bias, pad, roi, interpolation, window);
   p.fill_border = fill_border;
   std::vector<int64_t> shape, strides;
   for (py::ssize_t i = 0; i < out.ndim(); ++i) {
@@ -238,9 +269,10 @@ void resize_normalize(const std::string& format, const std::vector<py::array>& p
                       py::array& out, const std::vector<std::vector<float>>& weight,
                       const std::vector<float>& bias, const std::vector<float>& pad,
                       const std::array<int, 4>& roi, const std::string& interpolation,
-                      bool fill_border) {
-  const ResizeNormalizeParams p =
-      host_params(format, planes, out, weight, bias, pad, roi, interpolation, fill_border);
+                      bool fill_border, const std::array<int, 4>& window,
+                      const std::vector<float>& yuv) {
+  const ResizeNormalizeParams p = host_params(format, planes, out, weight, bias, pad, roi,
+                                              interpolation, window, yuv, fill_border);
   py::gil_scoped_release release;
   image::resize_normalize_cpu(p);
 }
@@ -248,9 +280,10 @@ void resize_normalize(const std::string& format, const std::vector<py::array>& p
 std::string cpu_driver(const std::string& format, const std::vector<py::array>& planes,
                        py::array& out, const std::vector<std::vector<float>>& weight,
                        const std::vector<float>& bias, const std::vector<float>& pad,
-                       const std::array<int, 4>& roi, const std::string& interpolation) {
+                       const std::array<int, 4>& roi, const std::string& interpolation,
+                       const std::array<int, 4>& window) {
   return image::cpu_driver_name(
-      host_params(format, planes, out, weight, bias, pad, roi, interpolation));
+      host_params(format, planes, out, weight, bias, pad, roi, interpolation, window, {}));
 }
 
 #if defined(MMEDGE_WITH_CUDA)
@@ -262,13 +295,14 @@ void resize_normalize_cuda(const std::string& format, const std::vector<PlaneDes
                            const std::vector<float>& bias, const std::vector<float>& pad,
                            const std::array<int, 4>& roi, const std::string& interpolation,
                            int batch, int64_t src_image_stride, int64_t dst_image_stride,
-                           uintptr_t stream, bool fill_border) {
+                           uintptr_t stream, bool fill_border, const std::array<int, 4>& window,
+                           const std::vector<float>& yuv) {
   ResizeNormalizeParams p;
-  p.src = source_from_planes(from_name(format, kPlaneLayouts, "format"), planes);
+  p.src = source_from_planes(format, planes, yuv);
   MMEDGE_REQUIRE(out_ptr != 0, "out is null");
   p.dst.data = reinterpret_cast<void*>(out_ptr);
   p.dst.type = out_type_from_name(out_dtype);
-  fill_common(p, weight, bias, pad, roi, interpolation);
+  fill_common(p, weight, bias, pad, roi, interpolation, window);
   p.fill_border = fill_border;
   set_dst_geometry(p, out_shape, out_strides);
   const int64_t itemsize = p.dst.type == OutType::kFloat16 ? 2 : 4;
@@ -289,18 +323,25 @@ void resize_normalize_cuda(const std::string& format, const std::vector<PlaneDes
 void bind_image(py::module_& m) {
   constexpr const char* kArgsDoc = R"doc(
 format: 'packed' (GRAY/BGR/RGB/BGRA/RGBA: planes = [uint8 (H, W, C)]), 'NV12' (planes =
-    [Y (H, W), UV (H/2, W/2, 2)]), 'I420' (planes = [Y (H, W), U (H/2, W/2), V (H/2, W/2)]);
-    any strides. YUV sources give the values R, G, B, Y (BT.601 limited range, as cv::cvtColor).
+    [Y (H, W), UV (H/2, W/2, 2)]), 'I420' (planes = [Y (H, W), U (H/2, W/2), V (H/2, W/2)]),
+    'YUYV' / 'UYVY' (planes = [uint8 (H, W, 2)]); any strides. YUV sources give the values
+    R, G, B, Y (BT.601 limited range as cv::cvtColor, unless yuv is given).
+yuv: () or (y_offset, y_scale, vr, ug, vg, ub) of the YUV -> RGB matrix (pixel.h).
 out: float32 or float16 (C_out, H_out, W_out) with contiguous rows, written in place.
 weight (C_out rows of up to 4), bias, pad: out[c] = sum_k weight[c][k] * v[k] + bias[c] inside
     roi = (x, y, width, height) px of the output, pad[c] outside it.
-interpolation: 'bilinear' (OpenCV INTER_LINEAR), 'area' (OpenCV INTER_AREA),
-    'bilinear_antialias' (PIL BILINEAR, torchvision antialias=True).)doc";
+interpolation: 'bilinear' (OpenCV INTER_LINEAR), 'area' (OpenCV INTER_AREA), 'bicubic'
+    (OpenCV INTER_CUBIC), 'nearest' (OpenCV INTER_NEAREST), 'nearest_exact' (OpenCV
+    INTER_NEAREST_EXACT, PIL NEAREST), 'bilinear_antialias' and 'bicubic_antialias' (PIL
+    BILINEAR and BICUBIC, torchvision antialias=True).
+window: (resized_width, resized_height, x, y): resize to that size and take the roi-sized
+    window at (x, y) of it (a centre crop); (0, 0, 0, 0) resizes to the roi's size.)doc";
   m.attr("PLANE_LAYOUTS") = names_of(kPlaneLayouts);
   m.attr("INTERPOLATIONS") = names_of(kInterpolations);
   m.def("resize_normalize", &resize_normalize, py::arg("format"), py::arg("planes"), py::arg("out"),
         py::arg("weight"), py::arg("bias"), py::arg("pad"), py::arg("roi"),
         py::arg("interpolation") = "bilinear", py::arg("fill_border") = true,
+        py::arg("window") = std::array<int, 4>{0, 0, 0, 0}, py::arg("yuv") = std::vector<float>{},
         (std::string("Fused resize + colour + normalise + HWC -> CHW on the CPU; releases the "
                      "GIL. fill_border=False writes the resize region only, for an out that "
                      "already holds the border.\n") +
@@ -308,7 +349,7 @@ interpolation: 'bilinear' (OpenCV INTER_LINEAR), 'area' (OpenCV INTER_AREA),
             .c_str());
   m.def("cpu_driver", &cpu_driver, py::arg("format"), py::arg("planes"), py::arg("out"),
         py::arg("weight"), py::arg("bias"), py::arg("pad"), py::arg("roi"),
-        py::arg("interpolation") = "bilinear",
+        py::arg("interpolation") = "bilinear", py::arg("window") = std::array<int, 4>{0, 0, 0, 0},
         "Name of the CPU driver resize_normalize would use: 'avx2', 'scalar' or 'separable'.");
   m.def("cpu_simd", &image::best_cpu_driver,
         "The best CPU driver of this build on this CPU: 'avx2' or 'scalar'.");
@@ -332,7 +373,8 @@ interpolation: 'bilinear' (OpenCV INTER_LINEAR), 'area' (OpenCV INTER_AREA),
         py::arg("weight"), py::arg("bias"), py::arg("pad"), py::arg("roi"),
         py::arg("interpolation") = "bilinear", py::arg("batch") = 1,
         py::arg("src_image_stride") = 0, py::arg("dst_image_stride") = 0, py::arg("stream") = 0,
-        py::arg("fill_border") = true,
+        py::arg("fill_border") = true, py::arg("window") = std::array<int, 4>{0, 0, 0, 0},
+        py::arg("yuv") = std::vector<float>{},
         (std::string("resize_normalize on the GPU for `batch` images: planes are PlaneDesc of "
                      "device memory, image i is offset by i * src_image_stride bytes (every "
                      "plane) and i * dst_image_stride bytes (out); launched on `stream` (a "

@@ -233,7 +233,9 @@ class Bundle:
         if d is None:
             return None
         try:
-            return spec_from_dict(d)
+            spec = spec_from_dict(d)
+            spec.sample_shape()  # refuses a spec whose tensor size depends on the frame
+            return spec
         except PreprocessError as exc:
             raise BundleError(f"{self.source}: preprocess of input {name!r}: {exc}") from exc
 

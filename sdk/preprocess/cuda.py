@@ -16,7 +16,13 @@ import numpy as np
 
 from mmedge._ext import C
 from mmedge.errors import BackendError, PreprocessError
-from mmedge.preprocess.image_formats import PACKED, YUV_FORMATS, kernel_arguments
+from mmedge.preprocess.image_formats import (
+    PACKED,
+    PACKED_422,
+    YUV_FORMATS,
+    kernel_arguments,
+    kernel_yuv,
+)
 
 _HOST_TO_DEVICE, _DEVICE_TO_HOST = 1, 2
 
@@ -118,6 +124,13 @@ def _device_planes(view: DeviceView, spec: Any, batched: bool) -> tuple[str, lis
         if not shape or shape[0] < 1:
             raise PreprocessError(f"a device batch needs shape (N, ...), got {shape}")
         image_stride, shape, strides = strides[0], shape[1:], strides[1:]
+    if spec.input_format in PACKED_422:
+        if len(shape) != 3 or shape[2] != 2 or shape[1] % 2:
+            raise PreprocessError(
+                f"a device {spec.input_format} frame must have shape (H, W, 2) with even W, "
+                f"got {shape}"
+            )
+        return spec.input_format, [_plane_desc(view.ptr, shape, strides)], image_stride
     if spec.input_format in YUV_FORMATS:
         if len(shape) != 2 or shape[0] % 3 or shape[1] % 2:
             raise PreprocessError(
@@ -161,6 +174,10 @@ def _launch(
             "device YUV frames are taken as one (H * 3/2, W) array (NV12 may have pitched rows); "
             "separate device planes are not supported"
         )
+    if spec.letterbox_auto:
+        raise PreprocessError(
+            "letterbox_auto (a frame-dependent tensor size) runs on host frames only"
+        )
     src = device_view(img)
     if src.dtype != np.uint8:
         raise PreprocessError(f"device image dtype must be uint8, got {src.dtype}")
@@ -194,6 +211,8 @@ def _launch(
             dst_image_stride=dst.strides[0] if len(dst.shape) == 4 else 0,
             stream=src.stream if stream is None else stream,
             fill_border=fill_border,
+            window=spec.resize_window(w, h),
+            yuv=kernel_yuv(spec),
         )
     except ValueError as exc:
         raise PreprocessError(str(exc)) from exc
@@ -202,7 +221,7 @@ def _launch(
 
 def _frame_size(src: DeviceView, spec: Any, batched: bool) -> tuple[int, int]:
     shape = src.shape[1:] if batched else src.shape
-    if spec.input_format in YUV_FORMATS:
+    if spec.input_format in YUV_FORMATS and spec.input_format not in PACKED_422:
         return shape[0] * 2 // 3, shape[1]
     return shape[0], shape[1]
 

@@ -1,8 +1,8 @@
 """Image preprocessing: `image()` applies an `ImageSpec` in one pass of the C++ kernel (CPU) or
 the CUDA kernel (when the input is a device array): resize (OpenCV INTER_LINEAR or INTER_AREA, or
 PIL/torchvision antialiased bilinear), optional letterbox, colour conversion (BGR, RGB, BGRA,
-RGBA, GRAY and the 4:2:0 camera formats NV12, NV21, I420 and YV12), `(x * scale - mean) / std`,
-HWC -> NCHW, float32 or float16.
+RGBA, GRAY, the 4:2:0 camera formats NV12, NV21, I420 and YV12 and the 4:2:2 formats YUYV and
+UYVY), `(x * scale - mean) / std`, HWC -> NCHW, float32 or float16.
 """
 
 from __future__ import annotations
@@ -15,7 +15,13 @@ import numpy as np
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
 from mmedge.preprocess import cuda
-from mmedge.preprocess.image_formats import PACKED, PLANE_LAYOUT, kernel_arguments
+from mmedge.preprocess.image_formats import (
+    PACKED,
+    PACKED_422,
+    PLANE_LAYOUT,
+    kernel_arguments,
+    kernel_yuv,
+)
 
 if TYPE_CHECKING:
     from mmedge.preprocess.image_spec import ImageSpec
@@ -109,6 +115,16 @@ def _in_uv_order(planes: list[np.ndarray], fmt: str) -> list[np.ndarray]:
 
 def source_planes(frame: Any, spec: ImageSpec, what: str = "image") -> tuple[str, list[Any]]:
     """(format code, planes) of a host frame, checked against the spec."""
+    if spec.input_format in PACKED_422:
+        frame = _check_uint8(frame, what)
+        if frame.ndim != 3 or frame.shape[2] != 2 or frame.shape[1] % 2:
+            raise PreprocessError(
+                f"{what}: a {spec.input_format} frame must have shape (H, W, 2) with even W, "
+                f"got {frame.shape}"
+            )
+        if frame.shape[0] == 0 or frame.shape[1] == 0:
+            raise PreprocessError(f"{what} is empty: {frame.shape[0]}x{frame.shape[1]} px")
+        return spec.input_format, [frame]
     if spec.input_format in PLANE_LAYOUT:
         return PLANE_LAYOUT[spec.input_format], _yuv_planes(frame, spec.input_format, what)
     return PACKED, _packed_planes(frame, spec, what)
@@ -125,9 +141,11 @@ def _check_out(out: Any, shape: tuple[int, ...], spec: ImageSpec) -> None:
         raise PreprocessError("out must be C-contiguous and writeable")
 
 
-def _run_cpu(
+def run_cpu(
     frame: Any, spec: ImageSpec, out_chw: np.ndarray, what: str = "image", fill_border: bool = True
 ) -> None:
+    """Runs the CPU kernel for one host frame into a (C, H, W) array of the frame's tensor
+    size (ImageSpec.tensor_size)."""
     fmt, planes = source_planes(frame, spec, what)
     height, width = planes[0].shape[:2]
     weight, bias, pad = kernel_arguments(spec)
@@ -142,9 +160,17 @@ def _run_cpu(
             spec.resize_region(width, height),
             spec.interpolation,
             fill_border,
+            window=spec.resize_window(width, height),
+            yuv=kernel_yuv(spec),
         )
     except ValueError as exc:  # the kernel's own argument check
         raise PreprocessError(f"{what}: {exc}") from exc
+
+
+def frame_size(img: Any, spec: ImageSpec) -> tuple[int, int]:
+    """(width, height) px of a host frame in spec.input_format."""
+    _, planes = source_planes(img, spec)
+    return planes[0].shape[1], planes[0].shape[0]
 
 
 def image(img: Any, spec: ImageSpec, out: Any = None, fill_border: bool = True) -> Any:
@@ -162,16 +188,19 @@ def image(img: Any, spec: ImageSpec, out: Any = None, fill_border: bool = True) 
     """
     if _on_device(img):
         return cuda.preprocess_image(img, spec, out, fill_border=fill_border)
-    shape = (1, *spec.output_shape)
+    chw = spec.output_shape
+    if spec.letterbox_auto:
+        tw, th = spec.tensor_size(*frame_size(img, spec))
+        chw = (spec.channels, th, tw)
     if out is None:
-        out = np.empty(shape, dtype=spec.dtype)
+        out = np.empty((1, *chw), dtype=spec.dtype)
         fill_border = True
-    elif getattr(out, "shape", None) == spec.output_shape:
-        _check_out(out, spec.output_shape, spec)
-        _run_cpu(img, spec, out, fill_border=fill_border)
+    elif getattr(out, "shape", None) == chw:
+        _check_out(out, chw, spec)
+        run_cpu(img, spec, out, fill_border=fill_border)
         return out
-    _check_out(out, shape, spec)
-    _run_cpu(img, spec, out[0], fill_border=fill_border)
+    _check_out(out, (1, *chw), spec)
+    run_cpu(img, spec, out[0], fill_border=fill_border)
     return out
 
 
@@ -187,11 +216,32 @@ def image_batch(images: Sequence[Any] | np.ndarray, spec: ImageSpec, out: Any = 
     n = len(images)
     if n == 0:
         raise PreprocessError("image_batch needs at least one image")
+    if spec.letterbox_auto:
+        return _auto_batch(images, spec, out)
     shape = (n, *spec.output_shape)
     if out is None:
         out = np.empty(shape, dtype=spec.dtype)
     else:
         _check_out(out, shape, spec)
     for i in range(n):
-        _run_cpu(images[i], spec, out[i], what=f"image {i}")
+        run_cpu(images[i], spec, out[i], what=f"image {i}")
+    return out
+
+
+def _auto_batch(images: Sequence[Any] | np.ndarray, spec: ImageSpec, out: Any) -> np.ndarray:
+    """letterbox_auto: every frame must give the same tensor size to share one batch."""
+    sizes = {spec.tensor_size(*frame_size(images[i], spec)) for i in range(len(images))}
+    if len(sizes) != 1:
+        raise PreprocessError(
+            f"letterbox_auto gives these frames different tensor sizes {sorted(sizes)} (px): "
+            "batch frames of one aspect ratio"
+        )
+    (tw, th), n = sizes.pop(), len(images)
+    shape = (n, spec.channels, th, tw)
+    if out is None:
+        out = np.empty(shape, dtype=spec.dtype)
+    else:
+        _check_out(out, shape, spec)
+    for i in range(n):
+        run_cpu(images[i], spec, out[i], what=f"image {i}")
     return out

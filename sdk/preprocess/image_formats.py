@@ -1,6 +1,7 @@
 """The pixel formats, interpolations and output types the fused image kernel knows, and the
 tables it takes for a spec: the colour matrix (channel picks, BT.601 luma) scaled by the affine
-normalisation, its bias, and the letterbox pad value. Shared by the CPU and CUDA drivers."""
+normalisation, its bias, the letterbox pad value and the YUV -> RGB matrix. Shared by the CPU
+and CUDA drivers."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ SOURCE_VALUES: dict[str, str] = {
     "NV21": "RGBY",
     "I420": "RGBY",
     "YV12": "RGBY",
+    "YUYV": "RGBY",
+    "UYVY": "RGBY",
 }
 OUTPUT_FORMATS: dict[str, str] = {"GRAY": "Y", "BGR": "BGR", "RGB": "RGB"}
 # Planar 4:2:0 camera formats and the kernel plane layout that reads each (C.PLANE_LAYOUTS):
@@ -33,7 +36,14 @@ OUTPUT_FORMATS: dict[str, str] = {"GRAY": "Y", "BGR": "BGR", "RGB": "RGB"}
 # the pairs; YV12 is I420 with the V plane before the U plane, read with the planes swapped.
 # Every other input format is one packed plane.
 PLANE_LAYOUT: dict[str, str] = {"NV12": "NV12", "NV21": "NV12", "I420": "I420", "YV12": "I420"}
-YUV_FORMATS = tuple(PLANE_LAYOUT)
+# Packed 4:2:2 formats (USB/UVC cameras): one (H, W, 2) array, two pixels share U and V. The
+# kernel layout of the same name reads the bytes in that order.
+PACKED_422 = ("YUYV", "UYVY")
+YUV_FORMATS = (*PLANE_LAYOUT, *PACKED_422)
+# YUV -> RGB: the matrix (Kr, Kb of ITU-R BT.601 and BT.709) and the range (limited: Y in
+# 16..235, chroma 16..240, as video and most camera pipelines; full: 0..255, as JPEG/JFIF).
+YUV_MATRICES = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
+YUV_RANGES = ("limited", "full")
 PACKED = "packed"
 # The kernel's resampling modes, by the names it takes (declared in the binding).
 INTERPOLATIONS: tuple[str, ...] = tuple(C.INTERPOLATIONS)
@@ -60,6 +70,35 @@ def colour_matrix(input_format: str, output_format: str) -> np.ndarray:
     return m
 
 
+def yuv_coefficients(matrix: str, value_range: str) -> list[float]:
+    """(y_offset, y_scale, vr, ug, vg, ub) of the kernel's YUV -> RGB (pixel.h YuvMatrix), in
+    0..255 units: R = max(Y - y_offset, 0) * y_scale + vr * (V - 128), G = ... + ug * (U - 128)
+    + vg * (V - 128), B = ... + ub * (U - 128). BT.601 limited range is OpenCV's fixed-point set
+    (cv::cvtColor's ITUR_BT_601_* / 2^20); the others follow from Kr and Kb of the standard."""
+    if (matrix, value_range) == ("bt601", "limited"):
+        return [16.0, *(c / 2.0**20 for c in (1220542, 1673527, -409993, -852492, 2116026))]
+    kr, kb = YUV_MATRICES[matrix]
+    kg = 1.0 - kr - kb
+    y_offset, y_scale, c_scale = (
+        (16.0, 255 / 219, 255 / 224) if value_range == "limited" else (0.0, 1.0, 1.0)
+    )
+    return [
+        y_offset,
+        y_scale,
+        2 * (1 - kr) * c_scale,
+        -2 * kb * (1 - kb) / kg * c_scale,
+        -2 * kr * (1 - kr) / kg * c_scale,
+        2 * (1 - kb) * c_scale,
+    ]
+
+
+def kernel_yuv(spec: ImageSpec) -> list[float]:
+    """The kernel's YUV -> RGB coefficients for a YUV spec; [] (the kernel's default) else."""
+    if spec.input_format in YUV_FORMATS:
+        return yuv_coefficients(spec.yuv_matrix, spec.yuv_range)
+    return []
+
+
 @lru_cache(maxsize=256)
 def kernel_arguments(spec: ImageSpec) -> tuple[list[list[float]], list[float], list[float]]:
     """(weight rows, bias, pad) of the kernel's colour matrix for this spec (cached per spec):
@@ -79,9 +118,14 @@ __all__ = [
     "LUMA",
     "OUTPUT_FORMATS",
     "PACKED",
+    "PACKED_422",
     "PLANE_LAYOUT",
     "SOURCE_VALUES",
     "YUV_FORMATS",
+    "YUV_MATRICES",
+    "YUV_RANGES",
     "colour_matrix",
     "kernel_arguments",
+    "kernel_yuv",
+    "yuv_coefficients",
 ]

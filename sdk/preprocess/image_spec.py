@@ -19,8 +19,11 @@ from mmedge.preprocess.image_formats import (
     LAYOUTS,
     LETTERBOX_STYLES,
     OUTPUT_FORMATS,
+    PACKED_422,
     SOURCE_VALUES,
     YUV_FORMATS,
+    YUV_MATRICES,
+    YUV_RANGES,
 )
 from mmedge.preprocess.spec import register_spec
 
@@ -32,18 +35,30 @@ class ImageSpec:
 
     width, height: output size in px.
     input_format: the frames you pass: GRAY, BGR (as OpenCV delivers), RGB, BGRA, RGBA, or the
-        camera formats NV12 and I420 (BT.601 limited range, as cv::cvtColor converts them).
+        camera formats NV12, NV21, I420, YV12 (4:2:0) and YUYV, UYVY (packed 4:2:2, USB cameras).
+    yuv_matrix, yuv_range: how YUV input becomes RGB: bt601 or bt709, limited (video range,
+        Y 16..235) or full (JPEG range); the default bt601 limited is what cv::cvtColor does.
     output_format: channel order the model was trained with: RGB, BGR or GRAY (BT.601 luma).
     scale, mean, std: out = (x * scale - mean[c]) / std[c] with x in 0..255; the defaults
         (mean 0, std 1 for every channel) give x / 255. torchvision's ImageNet numbers are
         mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225) with scale=1/255.
     interpolation: bilinear (OpenCV INTER_LINEAR: half-pixel centres, edge clamp), area
-        (OpenCV INTER_AREA), bilinear_antialias (PIL BILINEAR, torchvision antialias=True).
+        (OpenCV INTER_AREA), bicubic (OpenCV INTER_CUBIC), nearest (OpenCV INTER_NEAREST),
+        nearest_exact (OpenCV INTER_NEAREST_EXACT = PIL NEAREST), bilinear_antialias and
+        bicubic_antialias (PIL BILINEAR / BICUBIC, torchvision antialias=True). Cubic modes
+        saturate to 0..255 as the peers' 8-bit paths do (PIL after each pass, OpenCV at the end).
+    resize_short_side: torchvision's eval transform Resize(resize_short_side) +
+        CenterCrop((height, width)) in the same pass: the frame is resized so its shorter side
+        is this many px (the longer one truncated as torchvision computes it) and the centre
+        width x height px are kept. Needs resize_short_side >= max(width, height).
     letterbox: None stretches the frame to width x height; 'opencv' keeps the aspect ratio and
         centres it as cv2.dnn.blobFromImageWithParams(DNN_PMODE_LETTERBOX) does, 'ultralytics'
         as YOLOv5/v8's LetterBox does (they round the scaled size differently).
         letterbox_scaleup=False (Ultralytics scaleup=False): never enlarge the frame;
-        letterbox_center=False (Ultralytics center=False): the frame at the top-left corner.
+        letterbox_center=False (Ultralytics center=False): the frame at the top-left corner;
+        letterbox_auto=True (Ultralytics auto=True): pad only up to the next multiple of
+        letterbox_stride px, so the tensor size depends on the frame's (tensor_size()): for
+        models with dynamic height and width, not for bundles (fixed input size).
     pad_value: border colour of the letterbox per output channel, in pixel units (0..255).
     dtype: float32 or float16 tensor elements. layout: NCHW.
     """
@@ -62,6 +77,11 @@ class ImageSpec:
     layout: str = "NCHW"
     letterbox_scaleup: bool = True
     letterbox_center: bool = True
+    letterbox_auto: bool = False
+    letterbox_stride: int = 32
+    resize_short_side: int | None = None
+    yuv_matrix: str = "bt601"
+    yuv_range: str = "limited"
     kind: str = field(default="image", init=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +95,8 @@ class ImageSpec:
             ("layout", LAYOUTS),
             ("interpolation", tuple(INTERPOLATIONS)),
             ("letterbox", (None, *LETTERBOX_STYLES)),
+            ("yuv_matrix", tuple(YUV_MATRICES)),
+            ("yuv_range", YUV_RANGES),
         ):
             if getattr(self, name) not in allowed:
                 raise PreprocessError(
@@ -98,16 +120,40 @@ class ImageSpec:
             raise PreprocessError(f"ImageSpec.std must be finite and non-zero, got {self.std}")
         if not math.isfinite(self.scale) or self.scale == 0.0:
             raise PreprocessError(f"ImageSpec.scale must be finite and non-zero, got {self.scale}")
-        if (not self.letterbox_scaleup or not self.letterbox_center) and (
-            self.letterbox != "ultralytics"
-        ):
-            raise PreprocessError(
-                "ImageSpec.letterbox_scaleup and letterbox_center are Ultralytics LetterBox "
-                f"options: they need letterbox='ultralytics', not {self.letterbox!r}"
-            )
+        self._check_geometry_options()
         object.__setattr__(self, "width", int(self.width))
         object.__setattr__(self, "height", int(self.height))
         object.__setattr__(self, "scale", float(self.scale))
+
+    def _check_geometry_options(self) -> None:
+        ultralytics = not self.letterbox_scaleup or not self.letterbox_center or self.letterbox_auto
+        if ultralytics and self.letterbox != "ultralytics":
+            raise PreprocessError(
+                "ImageSpec.letterbox_scaleup, letterbox_center and letterbox_auto are Ultralytics "
+                f"LetterBox options: they need letterbox='ultralytics', not {self.letterbox!r}"
+            )
+        require_positive_ints(self, ("letterbox_stride",), " (px)")
+        if self.resize_short_side is not None:
+            require_positive_ints(self, ("resize_short_side",), " (px)")
+            require_at_most(
+                self, "resize_short_side", self.resize_short_side, MAX_IMAGE_SIDE_PX, " px"
+            )
+            if self.letterbox is not None:
+                raise PreprocessError(
+                    "ImageSpec.resize_short_side (resize + centre crop) and letterbox exclude "
+                    "each other"
+                )
+            if self.resize_short_side < max(self.width, self.height):
+                raise PreprocessError(
+                    f"ImageSpec.resize_short_side {self.resize_short_side} px is smaller than the "
+                    f"{self.width}x{self.height} px crop: the crop would leave the resized frame"
+                )
+        yuv = (self.yuv_matrix, self.yuv_range) != ("bt601", "limited")
+        if yuv and self.input_format not in YUV_FORMATS:
+            raise PreprocessError(
+                "ImageSpec.yuv_matrix and yuv_range apply to YUV input formats, not "
+                f"{self.input_format}"
+            )
 
     @property
     def channels(self) -> int:
@@ -116,7 +162,9 @@ class ImageSpec:
 
     @property
     def input_channels(self) -> int:
-        """Channels of a packed input frame (YUV formats: 1, the Y plane)."""
+        """Channels of a packed input frame (4:2:0 formats: 1, the Y plane; 4:2:2: 2 bytes)."""
+        if self.input_format in PACKED_422:
+            return 2
         return 1 if self.input_format in YUV_FORMATS else len(SOURCE_VALUES[self.input_format])
 
     @property
@@ -130,10 +178,21 @@ class ImageSpec:
         beta = [-m / s for m, s in zip(self.mean, self.std, strict=True)]
         return alpha, beta
 
+    def tensor_size(self, src_width: int, src_height: int) -> tuple[int, int]:
+        """(width, height) px of the tensor for a src_width x src_height frame: the spec's size,
+        except with letterbox_auto (the resized frame padded to the next stride multiple)."""
+        if not self.letterbox_auto:
+            return (self.width, self.height)
+        _, _, rw, rh = self._ultralytics_region(src_width, src_height, (0, 0))
+        return (
+            rw + (self.width - rw) % self.letterbox_stride,
+            rh + (self.height - rh) % self.letterbox_stride,
+        )
+
     def resize_region(self, src_width: int, src_height: int) -> tuple[int, int, int, int]:
         """(x, y, width, height) px of the output the frame is resized into: the whole output,
-        or the centred, aspect-preserving letterbox region. Maps detections back to the frame:
-        frame_x = (x_out - x) * src_width / width."""
+        or the aspect-preserving letterbox region. With resize_short_side, the whole output
+        shows a window of a larger resize (resize_window)."""
         if self.letterbox is None:
             return (0, 0, self.width, self.height)
         if self.letterbox == "opencv":
@@ -143,16 +202,37 @@ class ImageSpec:
             rw = max(1, int(f32(src_width) * factor))
             rh = max(1, int(f32(src_height) * factor))
             return ((self.width - rw) // 2, (self.height - rh) // 2, rw, rh)
-        # Ultralytics LetterBox(auto=False): rounded size; centred: round(d / 2 - 0.1) offsets.
+        return self._ultralytics_region(
+            src_width, src_height, self.tensor_size(src_width, src_height)
+        )
+
+    def _ultralytics_region(
+        self, src_width: int, src_height: int, tensor: tuple[int, int]
+    ) -> tuple[int, int, int, int]:
+        # Ultralytics LetterBox: rounded size; centred: round(d / 2 - 0.1) offsets.
         r = min(self.height / src_height, self.width / src_width)
         if not self.letterbox_scaleup:
             r = min(r, 1.0)
         rw, rh = max(1, round(src_width * r)), max(1, round(src_height * r))
         if not self.letterbox_center:
             return (0, 0, rw, rh)
-        left = round((self.width - rw) / 2 - 0.1)
-        top = round((self.height - rh) / 2 - 0.1)
+        left = round((tensor[0] - rw) / 2 - 0.1)
+        top = round((tensor[1] - rh) / 2 - 0.1)
         return (left, top, rw, rh)
+
+    def resize_window(self, src_width: int, src_height: int) -> tuple[int, int, int, int]:
+        """(resized width, resized height, x, y) px of the centre crop with resize_short_side
+        (torchvision Resize(int) sizes, CenterCrop offsets); (0, 0, 0, 0) without."""
+        if self.resize_short_side is None:
+            return (0, 0, 0, 0)
+        short, long = sorted((src_width, src_height))
+        new_long = int(self.resize_short_side * long / short)
+        rw, rh = (
+            (self.resize_short_side, new_long)
+            if src_width <= src_height
+            else (new_long, self.resize_short_side)
+        )
+        return (rw, rh, round((rw - self.width) / 2.0), round((rh - self.height) / 2.0))
 
     # -- the Spec protocol (mmedge.preprocess.spec) --------------------------------------------
 
@@ -171,6 +251,12 @@ class ImageSpec:
         return {}
 
     def sample_shape(self) -> tuple[int | str, ...]:
+        """(C, H, W) of one tensor; raises for letterbox_auto, whose size follows the frame."""
+        if self.letterbox_auto:
+            raise PreprocessError(
+                "letterbox_auto gives a tensor size that depends on the frame; a bundle input "
+                "has a fixed size: use letterbox_auto=False (Ultralytics exports do)"
+            )
         return self.output_shape
 
     def random_sample(self, rng: np.random.Generator) -> np.ndarray:
@@ -181,7 +267,10 @@ class ImageSpec:
 
     def frame_shape(self, height: int, width: int) -> tuple[int, ...]:
         """Shape of a uint8 input frame of about height x width px in input_format: (H, W, C),
-        (H, W) for GRAY, (H * 3/2, W) with even H and W for NV12/I420."""
+        (H, W) for GRAY, (H * 3/2, W) with even H and W for the 4:2:0 formats, (H, W, 2) with
+        even W for YUYV/UYVY."""
+        if self.input_format in PACKED_422:
+            return (height, width + width % 2, 2)
         if self.input_format in YUV_FORMATS:
             return (3 * (height + height % 2) // 2, width + width % 2)
         if self.input_channels == 1:

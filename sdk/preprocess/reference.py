@@ -10,139 +10,31 @@ from typing import Any
 
 import numpy as np
 
-from mmedge.preprocess.image import source_planes
-from mmedge.preprocess.image_formats import INTERPOLATIONS, colour_matrix
-from mmedge.preprocess.image_spec import ImageSpec
-
-# BT.601 limited range in OpenCV's fixed-point coefficients (ITUR_BT_601_* / 2^20).
-YUV_Y, YUV_VR, YUV_UG, YUV_VG, YUV_UB = (
-    np.array([1220542, 1673527, -409993, -852492, 2116026]) / 2.0**20
+from mmedge.preprocess.image_reference import (
+    INTERPOLATIONS,
+    antialias_matrix,
+    area_matrix,
+    axis_matrix,
+    cubic_matrix,
+    image,
+    linear_taps,
+    nearest_matrix,
+    pil_matrix,
+    source_values,
 )
 
-
-def linear_taps(dst_size: int, src_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(i0, i1, w) per destination index in OpenCV's INTER_LINEAR convention: source coordinate
-    (d + 0.5) * src/dst - 0.5 rounded to float32 as cv::resize does, clamped at the edges."""
-    scale = 1.0 / (dst_size / src_size)
-    f = ((np.arange(dst_size) + 0.5) * scale - 0.5).astype(np.float32).astype(np.float64)
-    i0 = np.floor(f).astype(np.int64)
-    w = f - i0
-    return _clamp_taps(i0, w, src_size)
-
-
-def area_upscale_taps(dst_size: int, src_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """OpenCV INTER_AREA on an enlarged axis: tap floor(d * s) and its neighbour, weighted by
-    how much of output pixel d overlaps the next source pixel."""
-    inv = dst_size / src_size
-    scale = 1.0 / inv
-    d = np.arange(dst_size)
-    i0 = np.floor(d * scale).astype(np.int64)
-    w = ((d + 1) - (i0 + 1) * inv).astype(np.float32).astype(np.float64)
-    w = np.where(w <= 0, 0.0, w - np.floor(w))
-    return _clamp_taps(i0, w, src_size)
-
-
-def _clamp_taps(
-    i0: np.ndarray, w: np.ndarray, src_size: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    low = i0 < 0
-    i0[low], w[low] = 0, 0.0
-    high = i0 >= src_size - 1
-    i0[high], w[high] = src_size - 1, 0.0
-    return i0, np.minimum(i0 + 1, src_size - 1), w
-
-
-def two_tap_matrix(i0: np.ndarray, i1: np.ndarray, w: np.ndarray, src_size: int) -> np.ndarray:
-    """(dst, src) resampling matrix of two-tap weights."""
-    m = np.zeros((len(i0), src_size))
-    np.add.at(m, (np.arange(len(i0)), i0), 1.0 - w)
-    np.add.at(m, (np.arange(len(i0)), i1), w)
-    return m
-
-
-def area_matrix(dst_size: int, src_size: int) -> np.ndarray:
-    """(dst, src) weights of cv::resize INTER_AREA on a reduced axis: each output pixel is the
-    mean of the source span [d * s, (d + 1) * s), partial pixels weighted by their overlap."""
-    scale = src_size / dst_size
-    m = np.zeros((dst_size, src_size))
-    for d in range(dst_size):
-        f1, f2 = d * scale, d * scale + scale
-        cell = min(scale, src_size - f1)
-        s1, s2 = int(np.ceil(f1)), min(int(np.floor(f2)), src_size - 1)
-        s1 = min(s1, s2)
-        if s1 - f1 > 1e-3:
-            m[d, s1 - 1] = (s1 - f1) / cell
-        m[d, s1:s2] = 1.0 / cell
-        if f2 - s2 > 1e-3:
-            m[d, s2] = min(f2 - s2, 1.0, cell) / cell
-    return m
-
-
-def antialias_matrix(dst_size: int, src_size: int) -> np.ndarray:
-    """(dst, src) weights of PIL's BILINEAR resize (= torchvision antialias=True): a triangle
-    of half-width max(s, 1) source pixels around each output centre, normalised."""
-    scale = src_size / dst_size
-    support = max(scale, 1.0)
-    m = np.zeros((dst_size, src_size))
-    for d in range(dst_size):
-        centre = (d + 0.5) * scale
-        lo = max(int(centre - support + 0.5), 0)
-        hi = min(int(centre + support + 0.5), src_size)
-        x = (np.arange(lo, hi) - centre + 0.5) / support
-        w = np.clip(1.0 - np.abs(x), 0.0, None)
-        if w.sum() > 0:
-            m[d, lo:hi] = w / w.sum()
-    return m
-
-
-def axis_matrix(mode: str, dst_size: int, src_size: int, both_reduced: bool) -> np.ndarray:
-    if mode == "bilinear":
-        return two_tap_matrix(*linear_taps(dst_size, src_size), src_size)
-    if mode == "bilinear_antialias":
-        return antialias_matrix(dst_size, src_size)
-    if both_reduced:  # OpenCV: true area averaging only when no axis is enlarged
-        return area_matrix(dst_size, src_size)
-    return two_tap_matrix(*area_upscale_taps(dst_size, src_size), src_size)
-
-
-def source_values(frame: Any, spec: ImageSpec) -> np.ndarray:
-    """(H, W, V) float64 values of every source pixel: packed channels, or R, G, B, Y for NV12
-    and I420 (chroma shared by each 2x2 block, BT.601 limited range, clamped to 0..255)."""
-    fmt, planes = source_planes(frame, spec)
-    if fmt == "packed":
-        return planes[0].astype(np.float64)
-    y = planes[0].astype(np.float64)
-    if fmt == "NV12":
-        u, v = planes[1][..., 0], planes[1][..., 1]
-    else:
-        u, v = planes[1], planes[2]
-    u = np.repeat(np.repeat(u.astype(np.float64) - 128, 2, axis=0), 2, axis=1)
-    v = np.repeat(np.repeat(v.astype(np.float64) - 128, 2, axis=0), 2, axis=1)
-    luma = np.maximum(y - 16, 0) * YUV_Y
-    rgb = [luma + YUV_VR * v, luma + YUV_UG * u + YUV_VG * v, luma + YUV_UB * u]
-    return np.stack([*(np.clip(c, 0, 255) for c in rgb), y], axis=-1)
-
-
-def image(frame: Any, spec: ImageSpec) -> np.ndarray:
-    """The float64 (1, C, H, W) tensor that mmedge.preprocess.image computes."""
-    values = source_values(frame, spec)
-    src_h, src_w = values.shape[:2]
-    x, y, rw, rh = spec.resize_region(src_w, src_h)
-    both_reduced = src_w >= rw and src_h >= rh
-    my = axis_matrix(spec.interpolation, rh, src_h, both_reduced)
-    mx = axis_matrix(spec.interpolation, rw, src_w, both_reduced)
-    rows = np.tensordot(my, values, axes=([1], [0]))  # (rh, src_w, V)
-    resized = np.tensordot(rows, mx, axes=([1], [1])).transpose(0, 2, 1)  # (rh, rw, V)
-    alpha, beta = (np.asarray(a) for a in spec.affine())
-    mapped = resized @ colour_matrix(spec.input_format, spec.output_format).T
-    normalised = mapped * alpha + beta
-    out = np.empty((spec.height, spec.width, spec.channels))
-    out[:] = np.asarray(spec.pad_value) * alpha + beta
-    out[y : y + rh, x : x + rw] = normalised
-    return out.transpose(2, 0, 1)[None]
-
-
-__all__ = ["INTERPOLATIONS", "image", "linear_taps", "source_values"]
+__all__ = [
+    "INTERPOLATIONS",
+    "antialias_matrix",
+    "area_matrix",
+    "axis_matrix",
+    "cubic_matrix",
+    "image",
+    "linear_taps",
+    "nearest_matrix",
+    "pil_matrix",
+    "source_values",
+]
 
 
 # -- audio ----------------------------------------------------------------------------------------

@@ -13,12 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from mmedge._ext import C
 from mmedge.errors import PreprocessError
 from mmedge.preprocess import cuda
 from mmedge.preprocess._checks import MAX_CLIP_FRAMES, require_at_most, require_positive_ints
-from mmedge.preprocess.image import _on_device, source_planes
-from mmedge.preprocess.image_formats import kernel_arguments
+from mmedge.preprocess.image import _on_device, run_cpu
 from mmedge.preprocess.image_spec import ImageSpec
 from mmedge.preprocess.spec import register_spec
 
@@ -158,22 +156,7 @@ class FrameStack:
             return
         if _on_device(frame):
             raise PreprocessError("a device frame needs FrameStack(..., device='cuda')")
-        fmt, planes = source_planes(frame, spec, "frame")
-        height, width = planes[0].shape[:2]
-        weight, bias, pad = kernel_arguments(spec)
-        try:
-            C.resize_normalize(
-                fmt,
-                planes,
-                self._slot(slot),
-                weight,
-                bias,
-                pad,
-                spec.resize_region(width, height),
-                spec.interpolation,
-            )
-        except ValueError as exc:
-            raise PreprocessError(f"frame: {exc}") from exc
+        run_cpu(frame, spec, self._slot(slot), "frame")
 
     def push(self, frame: Any) -> Any:
         """Takes one frame (any format the frame spec accepts); returns the newest clip or None."""

@@ -107,27 +107,39 @@ def test_cuda_input_errors() -> None:
 # -- the kernels of the preprocessing issue on the GPU ---------------------------------------------
 
 
-@pytest.mark.parametrize("interpolation", ["bilinear", "area", "bilinear_antialias"])
-@pytest.mark.parametrize("letterbox", [None, "opencv"])
-def test_cuda_modes_match_cpu(interpolation: str, letterbox) -> None:
+@pytest.mark.parametrize(
+    "interpolation",
+    ["bilinear", "area", "bilinear_antialias", "bicubic", "bicubic_antialias", "nearest",
+     "nearest_exact"],
+)  # fmt: skip
+@pytest.mark.parametrize("geometry", [None, "opencv", "crop"])
+def test_cuda_modes_match_cpu(interpolation: str, geometry) -> None:
     from mmedge.preprocess.cuda import DeviceArray
 
     rng = np.random.default_rng(5)
     img = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
     spec = ImageSpec(
-        320, 320, interpolation=interpolation, letterbox=letterbox, pad_value=114, **IMAGENET
+        320,
+        320,
+        interpolation=interpolation,
+        letterbox=None if geometry == "crop" else geometry,
+        resize_short_side=352 if geometry == "crop" else None,
+        pad_value=114,
+        **IMAGENET,
     )
     gpu = preprocess.image(DeviceArray.from_host(img), spec).to_host()
     np.testing.assert_allclose(gpu, preprocess.image(img, spec), rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("fmt", ["NV12", "I420"])
-def test_cuda_yuv_matches_cpu(fmt: str) -> None:
+@pytest.mark.parametrize("fmt", ["NV12", "I420", "YUYV", "UYVY"])
+@pytest.mark.parametrize("matrix", ["bt601", "bt709"])
+def test_cuda_yuv_matches_cpu(fmt: str, matrix: str) -> None:
     from mmedge.preprocess.cuda import DeviceArray
 
     rng = np.random.default_rng(6)
-    frame = rng.integers(0, 256, (720 * 3 // 2, 1280), dtype=np.uint8)
-    spec = ImageSpec(640, 384, input_format=fmt, **IMAGENET)
+    shape = (720, 1280, 2) if fmt in ("YUYV", "UYVY") else (720 * 3 // 2, 1280)
+    frame = rng.integers(0, 256, shape, dtype=np.uint8)
+    spec = ImageSpec(640, 384, input_format=fmt, yuv_matrix=matrix, yuv_range="full", **IMAGENET)
     gpu = preprocess.image(DeviceArray.from_host(frame), spec).to_host()
     np.testing.assert_allclose(gpu, preprocess.image(frame, spec), rtol=0, atol=1e-5)
 

@@ -3,6 +3,7 @@ math, against OpenCV on real frames, and its errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -14,6 +15,7 @@ import mmedge
 from mmedge import PreprocessError, preprocess
 from mmedge._ext import C
 from mmedge.preprocess import ImageSpec, reference
+from mmedge.preprocess.image_formats import INTERPOLATIONS
 
 IMAGENET = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
 # Normalised units per grey level for the ImageNet std: 1 / (255 * 0.224) ~ 0.0175.
@@ -333,7 +335,15 @@ def test_bad_out_buffer(out: np.ndarray, message: str) -> None:
     [
         ({"width": 0, "height": 8}, "width must be a positive int"),
         ({"width": 8, "height": 8.5}, "height must be a positive int"),
-        ({"width": 8, "height": 8, "input_format": "YUYV"}, "input_format must be one of"),
+        ({"width": 8, "height": 8, "input_format": "YVYU"}, "input_format must be one of"),
+        ({"width": 8, "height": 8, "resize_short_side": 7}, "smaller than the 8x8 px crop"),
+        (
+            {"width": 8, "height": 8, "resize_short_side": 9, "letterbox": "opencv"},
+            "exclude each other",
+        ),
+        ({"width": 8, "height": 8, "yuv_matrix": "bt709"}, "apply to YUV input formats"),
+        ({"width": 8, "height": 8, "input_format": "NV12", "yuv_range": "pc"}, "yuv_range"),
+        ({"width": 8, "height": 8, "letterbox_auto": True}, "need letterbox='ultralytics'"),
         ({"width": 8, "height": 8, "mean": (0.5, 0.5)}, "mean needs 3 values for RGB, got 2"),
         ({"width": 8, "height": 8, "std": (1, 0, 1)}, "std must be finite and non-zero"),
         ({"width": 8, "height": 8, "dtype": "int8"}, "dtype must be one of"),
@@ -427,9 +437,15 @@ def test_letterbox_matches_opencv_blob(video_frames: list[np.ndarray], size, cro
 
 
 def ultralytics_letterbox(
-    img: np.ndarray, size: int, pad: int = 114, scaleup: bool = True, center: bool = True
+    img: np.ndarray,
+    size: int,
+    pad: int = 114,
+    scaleup: bool = True,
+    center: bool = True,
+    auto: bool = False,
+    stride: int = 32,
 ) -> np.ndarray:
-    """YOLOv5/v8's LetterBox(auto=False, scaleup, center), written out as its code does it."""
+    """YOLOv5/v8's LetterBox(auto, scaleup, center, stride), written out as its code does it."""
     cv2 = pytest.importorskip("cv2")
     h, w = img.shape[:2]
     r = min(size / h, size / w)
@@ -437,6 +453,8 @@ def ultralytics_letterbox(
         r = min(r, 1.0)
     new_w, new_h = round(w * r), round(h * r)
     dw, dh = size - new_w, size - new_h
+    if auto:  # the minimum rectangle: pad to the next multiple of the stride only
+        dw, dh = np.mod(dw, stride), np.mod(dh, stride)
     if center:
         dw, dh = dw / 2, dh / 2
     if (w, h) != (new_w, new_h):
@@ -449,15 +467,20 @@ def ultralytics_letterbox(
 
 
 @pytest.mark.parametrize("src_wh", [(1280, 720), (640, 480), (500, 333), (333, 500)])
-@pytest.mark.parametrize(("scaleup", "center"), [(True, True), (False, True), (True, False)])
+@pytest.mark.parametrize(
+    ("scaleup", "center", "auto"),
+    [(True, True, False), (False, True, False), (True, False, False), (True, True, True),
+     (False, False, True)],
+)  # fmt: skip
 def test_letterbox_matches_ultralytics(
-    video_frames: list[np.ndarray], src_wh, scaleup: bool, center: bool
+    video_frames: list[np.ndarray], src_wh, scaleup: bool, center: bool, auto: bool
 ) -> None:
-    """LetterBox(auto=False) with its scaleup and center options (scaleup=False keeps the
-    500x333 and 333x500 frames at their size; center=False puts the frame top-left)."""
+    """LetterBox with its scaleup, center and auto options (scaleup=False keeps the 500x333
+    and 333x500 frames at their size; center=False puts the frame top-left; auto pads to the
+    next multiple of 32 px only, so the tensor is 640x384 for a 1280x720 frame)."""
     cv2 = pytest.importorskip("cv2")
     frame = cv2.resize(video_frames[0], src_wh)
-    theirs = ultralytics_letterbox(frame, 640, scaleup=scaleup, center=center)
+    theirs = ultralytics_letterbox(frame, 640, scaleup=scaleup, center=center, auto=auto)
     theirs = theirs[:, :, ::-1].transpose(2, 0, 1)
     spec = ImageSpec(
         640,
@@ -466,10 +489,12 @@ def test_letterbox_matches_ultralytics(
         pad_value=114,
         letterbox_scaleup=scaleup,
         letterbox_center=center,
+        letterbox_auto=auto,
         **RAW,
     )
     ours = preprocess.image(frame, spec)[0]
     assert theirs.shape == ours.shape
+    assert spec.tensor_size(*src_wh) == theirs.shape[:0:-1]
     assert np.abs(ours - theirs).max() <= 1.0
 
 
@@ -633,18 +658,19 @@ def test_bad_yuv_input(frame, fmt: str, message: str) -> None:
     w=st.integers(1, 120).map(lambda v: v * 2),
     ow=st.integers(1, 160),
     oh=st.integers(1, 160),
-    fmt=st.sampled_from(["GRAY", "BGR", "RGBA", "NV12", "I420"]),
+    fmt=st.sampled_from(["GRAY", "BGR", "RGBA", "NV12", "I420", "YUYV", "UYVY"]),
     out_fmt=st.sampled_from(["GRAY", "RGB", "BGR"]),
-    interpolation=st.sampled_from(["bilinear", "area", "bilinear_antialias"]),
-    letterbox=st.sampled_from([None, "opencv", "ultralytics"]),
+    interpolation=st.sampled_from(INTERPOLATIONS),
+    geometry=st.sampled_from([None, "opencv", "ultralytics", "ultralytics_auto", "crop"]),
+    crop_extra=st.integers(0, 40),
     dtype=st.sampled_from(["float32", "float16"]),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_every_mode_matches_reference(
-    h, w, ow, oh, fmt, out_fmt, interpolation, letterbox, dtype, seed
+    h, w, ow, oh, fmt, out_fmt, interpolation, geometry, crop_extra, dtype, seed
 ) -> None:
-    """Random sizes, formats, interpolations, letterboxes and dtypes against the float64
-    reference (float16: within a float16 rounding of the values' magnitude)."""
+    """Random sizes, formats, interpolations, letterboxes, centre crops and dtypes against the
+    float64 reference (float16: within a float16 rounding of the values' magnitude)."""
     rng = np.random.default_rng(seed)
     spec = ImageSpec(
         ow,
@@ -652,11 +678,17 @@ def test_every_mode_matches_reference(
         input_format=fmt,
         output_format=out_fmt,
         interpolation=interpolation,
-        letterbox=letterbox,
+        letterbox=geometry if geometry in ("opencv", "ultralytics") else None,
         pad_value=77,
         dtype=dtype,
+        resize_short_side=max(ow, oh) + crop_extra if geometry == "crop" else None,
+        yuv_matrix="bt709" if fmt in ("NV12", "YUYV") else "bt601",
     )
-    if fmt in ("NV12", "I420"):
+    if geometry == "ultralytics_auto":
+        spec = dataclasses.replace(spec, letterbox="ultralytics", letterbox_auto=True)
+    if fmt in ("YUYV", "UYVY"):
+        frame = rng.integers(0, 256, (h, w, 2), dtype=np.uint8)
+    elif fmt in ("NV12", "I420"):
         frame = rng.integers(0, 256, (h * 3 // 2, w), dtype=np.uint8)
     else:
         frame = rng_image(rng, h, w, 0 if fmt == "GRAY" else spec.input_channels)
@@ -686,3 +718,17 @@ def test_ultralytics_options_need_the_ultralytics_letterbox() -> None:
         ImageSpec(640, 640, letterbox="opencv", letterbox_center=False)
     with pytest.raises(PreprocessError, match="need letterbox='ultralytics', not None"):
         ImageSpec(640, 640, letterbox_scaleup=False)
+
+
+def test_letterbox_auto_sizes_follow_the_frame() -> None:
+    """letterbox_auto: the tensor size follows the frame (so a batch must share an aspect
+    ratio), and a bundle, whose input size is fixed, refuses it through sample_shape()."""
+    spec = ImageSpec(640, 640, letterbox="ultralytics", letterbox_auto=True, pad_value=114)
+    wide, tall = np.zeros((720, 1280, 3), np.uint8), np.zeros((1280, 720, 3), np.uint8)
+    assert preprocess.image(wide, spec).shape == (1, 3, 384, 640)
+    assert preprocess.image(tall, spec).shape == (1, 3, 640, 384)
+    assert preprocess.image_batch([wide, wide], spec).shape == (2, 3, 384, 640)
+    with pytest.raises(PreprocessError, match="different tensor sizes"):
+        preprocess.image_batch([wide, tall], spec)
+    with pytest.raises(PreprocessError, match="letterbox_auto gives a tensor size"):
+        spec.sample_shape()

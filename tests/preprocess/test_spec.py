@@ -13,7 +13,7 @@ import pytest
 from mmedge import preprocess as pp
 from mmedge._ext import C
 from mmedge.errors import PreprocessError
-from mmedge.preprocess.image_formats import INTERPOLATIONS, PLANE_LAYOUT
+from mmedge.preprocess.image_formats import INTERPOLATIONS, PACKED_422, PLANE_LAYOUT
 
 SPECS = {
     "image": pp.ImageSpec(32, 24, mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.2)),
@@ -123,8 +123,8 @@ def test_the_binding_declares_the_specs_vocabulary() -> None:
                 other = {"slaney_norm": False}
             assert getattr(pp.AudioSpec(**{option: value}, **other), option) == value
     assert tuple(C.INTERPOLATIONS) == INTERPOLATIONS
-    assert set(PLANE_LAYOUT.values()) | {"packed"} == set(C.PLANE_LAYOUTS)
+    assert set(PLANE_LAYOUT.values()) | {"packed", *PACKED_422} == set(C.PLANE_LAYOUTS)
     out, src = np.zeros((3, 4, 4), np.float32), np.zeros((4, 4, 3), np.uint8)
     with pytest.raises(ValueError, match="interpolation must be one of bilinear, area"):
         C.resize_normalize("packed", [src], out, [[1, 0, 0]] * 3, [0] * 3, [0] * 3, (0, 0, 4, 4),
-                           "nearest")  # fmt: skip
+                           "lanczos")  # fmt: skip

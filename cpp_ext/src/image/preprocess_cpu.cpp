@@ -36,14 +36,17 @@ const char* format_name(PixelFormat f) {
       return "NV12";
     case PixelFormat::kI420:
       return "I420";
+    case PixelFormat::kYUV422:
+      return "YUV 4:2:2";
   }
   return "unknown";
 }
 
 void check_source(const SrcImage& s, std::ostringstream& err) {
-  const int planes = s.format == PixelFormat::kPacked ? 1 : s.format == PixelFormat::kNV12 ? 2 : 3;
+  const bool one_plane = s.format == PixelFormat::kPacked || s.format == PixelFormat::kYUV422;
+  const int planes = one_plane ? 1 : s.format == PixelFormat::kNV12 ? 2 : 3;
   if (s.format != PixelFormat::kPacked && s.format != PixelFormat::kNV12 &&
-      s.format != PixelFormat::kI420) {
+      s.format != PixelFormat::kI420 && s.format != PixelFormat::kYUV422) {
     err << "source format code " << static_cast<int>(s.format) << " is unknown";
     return;
   }
@@ -57,7 +60,15 @@ void check_source(const SrcImage& s, std::ostringstream& err) {
     err << "source image is empty: " << s.height << "x" << s.width << " px";
   } else if (s.format == PixelFormat::kPacked && (s.channels < 1 || s.channels > kMaxChannels)) {
     err << "source channels must be 1.." << kMaxChannels << ", got " << s.channels;
-  } else if (s.format != PixelFormat::kPacked && (s.width % 2 || s.height % 2)) {
+  } else if (s.format == PixelFormat::kYUV422 && s.width % 2) {
+    err << format_name(s.format) << " needs an even width, got " << s.width << " px";
+  } else if (s.format == PixelFormat::kYUV422 &&
+             (s.order.y_channel < 0 || s.order.y_channel > 1 || s.order.u_byte < 0 ||
+              s.order.u_byte > 3 || s.order.v_byte < 0 || s.order.v_byte > 3)) {
+    err << "YUV 4:2:2 byte order " << s.order.y_channel << ", " << s.order.u_byte << ", "
+        << s.order.v_byte << " is out of range";
+  } else if ((s.format == PixelFormat::kNV12 || s.format == PixelFormat::kI420) &&
+             (s.width % 2 || s.height % 2)) {
     err << format_name(s.format) << " needs an even width and height, got " << s.width << "x"
         << s.height << " px";
   } else if (s.format != PixelFormat::kPacked && s.channels != 4) {
@@ -66,19 +77,27 @@ void check_source(const SrcImage& s, std::ostringstream& err) {
   }
 }
 
+// No crop (all zero), or a resized image that contains the region at the window's offset.
+bool window_ok(const ResizeNormalizeParams& p) {
+  const ResizeWindow& w = p.window;
+  if (w.resized_width == 0 && w.resized_height == 0 && w.x == 0 && w.y == 0) return true;
+  return w.resized_width > 0 && w.resized_height > 0 && w.x >= 0 && w.y >= 0 &&
+         static_cast<int64_t>(w.x) + p.roi.width <= w.resized_width &&
+         static_cast<int64_t>(w.y) + p.roi.height <= w.resized_height;
+}
+
 }  // namespace
 
 bool uses_separable_filter(const ResizeNormalizeParams& p) {
   switch (p.interpolation) {
-    case Interpolation::kBilinearAntialias:
-      return true;
     case Interpolation::kArea:
       // OpenCV averages areas only when no axis is enlarged; otherwise it blends two taps.
-      return p.src.width >= p.roi.width && p.src.height >= p.roi.height;
+      return p.src.width >= resized_width(p) && p.src.height >= resized_height(p);
     case Interpolation::kBilinear:
       return false;
+    default:  // antialiased, cubic and nearest modes: tables from resample.h
+      return true;
   }
-  return false;
 }
 
 TapRule two_tap_rule(const ResizeNormalizeParams& p) {
@@ -108,9 +127,13 @@ std::string validate(const ResizeNormalizeParams& p) {
            r.y + r.height > d.height)
     err << "resize region " << r.width << "x" << r.height << "+" << r.x << "+" << r.y
         << " does not fit the " << d.width << "x" << d.height << " output";
-  else if (p.interpolation != Interpolation::kBilinear && p.interpolation != Interpolation::kArea &&
-           p.interpolation != Interpolation::kBilinearAntialias)
+  else if (static_cast<int>(p.interpolation) < 0 ||
+           static_cast<int>(p.interpolation) > static_cast<int>(Interpolation::kNearestExact))
     err << "interpolation code " << static_cast<int>(p.interpolation) << " is unknown";
+  else if (!window_ok(p))
+    err << "resize window " << p.window.resized_width << "x" << p.window.resized_height << "+"
+        << p.window.x << "+" << p.window.y << " does not hold the " << r.width << "x" << r.height
+        << " region";
   else {
     for (int c = 0; c < p.norm.out_channels && err.str().empty(); ++c) {
       for (int k = p.src.channels; k < kMaxChannels; ++k) {
@@ -133,9 +156,12 @@ ResizePlan make_plan(const ResizeNormalizeParams& p, int used, TapRule rule, boo
   plan.used = used;
   plan.xtaps.resize(p.roi.width);
   plan.ytaps.resize(p.roi.height);
-  for (int x = 0; x < p.roi.width; ++x) plan.xtaps[x] = tap_for(rule, x, p.src.width, p.roi.width);
+  const int rw = resized_width(p), rh = resized_height(p);
+  for (int x = 0; x < p.roi.width; ++x) {
+    plan.xtaps[x] = tap_for(rule, x + p.window.x, p.src.width, rw);
+  }
   for (int y = 0; y < p.roi.height; ++y) {
-    plan.ytaps[y] = tap_for(rule, y, p.src.height, p.roi.height);
+    plan.ytaps[y] = tap_for(rule, y + p.window.y, p.src.height, rh);
   }
   if (simd) {
     const int64_t row_bytes = static_cast<int64_t>(p.src.width) * p.src.channels;

@@ -32,6 +32,8 @@ struct FilterTables {
   const int* y_count;
   const float* y_weight;
   int y_taps;
+  bool clamp_between;  // saturate the horizontal pass to 0..255 (PIL's cubic)
+  bool clamp_output;   // saturate the result to 0..255 (every cubic mode)
 };
 
 template <typename OutT>
@@ -79,8 +81,8 @@ __global__ void gpuResizeTwoTap(const ResizeNormalizeParams p, const Batch b, co
   const int64_t at = static_cast<int64_t>(y) * p.dst.row_stride + x;
   if (outside_roi(p, out, at, x, y)) return;
   const SrcImage s = batch_source(p, b);
-  const LinearTap tx = tap_for(rule, x - p.roi.x, s.width, p.roi.width);
-  const LinearTap ty = tap_for(rule, y - p.roi.y, s.height, p.roi.height);
+  const LinearTap tx = tap_for(rule, x - p.roi.x + p.window.x, s.width, resized_width(p));
+  const LinearTap ty = tap_for(rule, y - p.roi.y + p.window.y, s.height, resized_height(p));
   float v00[kMaxChannels], v01[kMaxChannels], v10[kMaxChannels], v11[kMaxChannels];
   float v[kMaxChannels] = {0, 0, 0, 0};
   read_pixel(s, tx.i0, ty.i0, v00);
@@ -105,8 +107,8 @@ __global__ void gpuResizeSeparable(const ResizeNormalizeParams p, const Batch b,
   const int64_t at = static_cast<int64_t>(y) * p.dst.row_stride + x;
   if (outside_roi(p, out, at, x, y)) return;
   const SrcImage s = batch_source(p, b);
-  const int rx = x - p.roi.x;
-  const int ry = y - p.roi.y;
+  const int rx = x - p.roi.x + p.window.x;  // index into the tables of the resized image
+  const int ry = y - p.roi.y + p.window.y;
   float acc[kMaxChannels] = {0, 0, 0, 0};
   float v[kMaxChannels];
   for (int ty = 0; ty < f.y_count[ry]; ++ty) {
@@ -117,7 +119,11 @@ __global__ void gpuResizeSeparable(const ResizeNormalizeParams p, const Batch b,
       read_pixel(s, f.x_first[rx] + tx, f.y_first[ry] + ty, v);
       for (int k = 0; k < s.channels; ++k) row[k] += wx * v[k];
     }
-    for (int k = 0; k < s.channels; ++k) acc[k] += wy * row[k];
+    for (int k = 0; k < s.channels; ++k)
+      acc[k] += wy * (f.clamp_between ? clamp255(row[k]) : row[k]);
+  }
+  if (f.clamp_output) {
+    for (int k = 0; k < s.channels; ++k) acc[k] = clamp255(acc[k]);
   }
   for (int c = 0; c < p.norm.out_channels; ++c) {
     store<OutT>(out, c * p.dst.plane_stride + at, apply_normalize(p.norm, c, acc));
@@ -200,17 +206,17 @@ int resize_normalize_cuda(const ResizeNormalizeParams& params, int batch, int64_
     }
     return static_cast<int>(cudaGetLastError());
   }
-  const bool area = p.interpolation == Interpolation::kArea;
-  const AxisFilter fx =
-      area ? area_filter(p.src.width, p.roi.width) : antialias_filter(p.src.width, p.roi.width);
-  const AxisFilter fy =
-      area ? area_filter(p.src.height, p.roi.height) : antialias_filter(p.src.height, p.roi.height);
+  const AxisFilter fx = axis_filter(p.interpolation, p.src.width, resized_width(p));
+  const AxisFilter fy = axis_filter(p.interpolation, p.src.height, resized_height(p));
   DeviceTables tables(fx, fy, s);
   if (tables.status() != cudaSuccess) return static_cast<int>(tables.status());
+  FilterTables t = tables.tables();
+  t.clamp_between = clamps_between_passes(p.interpolation);
+  t.clamp_output = clamps_output(p.interpolation);
   if (half) {
-    gpuResizeSeparable<uint16_t><<<grid, block, 0, s>>>(p, b, tables.tables());
+    gpuResizeSeparable<uint16_t><<<grid, block, 0, s>>>(p, b, t);
   } else {
-    gpuResizeSeparable<float><<<grid, block, 0, s>>>(p, b, tables.tables());
+    gpuResizeSeparable<float><<<grid, block, 0, s>>>(p, b, t);
   }
   return static_cast<int>(cudaGetLastError());
 }

@@ -1,6 +1,7 @@
-// Separable CPU driver: area reduction (cv::resize INTER_AREA) and antialiased bilinear (PIL,
-// torchvision). A horizontal pass filters every needed source row into a float buffer; a
-// vertical pass filters those, then applies colour and normalisation into the output planes.
+// Separable CPU driver: area reduction (cv::resize INTER_AREA), cubic and nearest (OpenCV), and
+// antialiased bilinear and bicubic (PIL, torchvision). A horizontal pass filters every needed
+// source row into a float buffer; a vertical pass filters those, then applies colour and
+// normalisation into the output planes.
 #include <algorithm>
 #include <vector>
 
@@ -9,26 +10,21 @@
 #include "resize_plan.h"
 
 namespace mmedge::image::detail {
-namespace {
-
-AxisFilter axis_filter(Interpolation mode, int src_size, int dst_size) {
-  return mode == Interpolation::kArea ? area_filter(src_size, dst_size)
-                                      : antialias_filter(src_size, dst_size);
-}
-
-}  // namespace
-
 void resize_separable_cpu(const ResizeNormalizeParams& p, int used) {
   const SrcImage& s = p.src;
-  const AxisFilter fx = axis_filter(p.interpolation, s.width, p.roi.width);
-  const AxisFilter fy = axis_filter(p.interpolation, s.height, p.roi.height);
+  // Tables of the whole resized image; the region reads entries window.x and window.y onwards.
+  const AxisFilter fx = axis_filter(p.interpolation, s.width, resized_width(p));
+  const AxisFilter fy = axis_filter(p.interpolation, s.height, resized_height(p));
+  const int ox = p.window.x, oy = p.window.y;
+  const bool clamp_between = clamps_between_passes(p.interpolation);
+  const bool clamp_out = clamps_output(p.interpolation);
   int values[kMaxChannels];  // the source values any output uses, compacted
   int nv = 0;
   for (int k = 0; k < s.channels; ++k) {
     if (used & (1 << k)) values[nv++] = k;
   }
-  const int first_row = fy.first.front();
-  const int last_row = fy.first.back() + fy.count.back();  // one past
+  const int first_row = fy.first[oy];
+  const int last_row = fy.first[oy + p.roi.height - 1] + fy.count[oy + p.roi.height - 1];
   const int rows = last_row - first_row;
   const int64_t row_floats = static_cast<int64_t>(p.roi.width) * nv;
   // Reused between calls; each call of a thread owns it for its duration.
@@ -46,9 +42,10 @@ void resize_separable_cpu(const ResizeNormalizeParams& p, int used) {
           const uint8_t* row = packed ? s.planes[0].data + y * s.planes[0].row_stride : nullptr;
           for (int x = 0; x < p.roi.width; ++x) {
             float acc[kMaxChannels] = {0, 0, 0, 0};
-            const float* w = &fx.weight[static_cast<size_t>(x) * fx.max_taps];
-            for (int t = 0; t < fx.count[x]; ++t) {
-              const int sx = fx.first[x] + t;
+            const int fxi = x + ox;
+            const float* w = &fx.weight[static_cast<size_t>(fxi) * fx.max_taps];
+            for (int t = 0; t < fx.count[fxi]; ++t) {
+              const int sx = fx.first[fxi] + t;
               if (packed) {
                 const uint8_t* px = row + sx * s.planes[0].col_stride;
                 for (int j = 0; j < nv; ++j) acc[j] += w[t] * px[values[j] * s.channel_stride];
@@ -57,7 +54,8 @@ void resize_separable_cpu(const ResizeNormalizeParams& p, int used) {
                 for (int j = 0; j < nv; ++j) acc[j] += w[t] * v[values[j]];
               }
             }
-            for (int j = 0; j < nv; ++j) out[x * nv + j] = acc[j];
+            for (int j = 0; j < nv; ++j)
+              out[x * nv + j] = clamp_between ? clamp255(acc[j]) : acc[j];
           }
         }
       });
@@ -73,15 +71,16 @@ void resize_separable_cpu(const ResizeNormalizeParams& p, int used) {
             continue;
           }
           fill_pad(p, static_cast<int>(row), 0, p.roi.x);
-          const float* w = &fy.weight[static_cast<size_t>(y) * fy.max_taps];
+          const int fyi = y + oy;
+          const float* w = &fy.weight[static_cast<size_t>(fyi) * fy.max_taps];
           const int64_t out_row = row * p.dst.row_stride + p.roi.x;
           for (int x = 0; x < p.roi.width; ++x) {
             float acc[kMaxChannels] = {0, 0, 0, 0};
-            for (int t = 0; t < fy.count[y]; ++t) {
-              const float* src = tmp + (fy.first[y] + t - first_row) * row_floats + x * nv;
+            for (int t = 0; t < fy.count[fyi]; ++t) {
+              const float* src = tmp + (fy.first[fyi] + t - first_row) * row_floats + x * nv;
               for (int j = 0; j < nv; ++j) acc[j] += w[t] * src[j];
             }
-            for (int j = 0; j < nv; ++j) v[values[j]] = acc[j];
+            for (int j = 0; j < nv; ++j) v[values[j]] = clamp_out ? clamp255(acc[j]) : acc[j];
             for (int c = 0; c < p.norm.out_channels; ++c) {
               store_value(p.dst, c, out_row + x, apply_normalize(p.norm, c, v));
             }

@@ -1,6 +1,7 @@
-// Fused image preprocessing: resize (bilinear, area, antialiased bilinear) + colour conversion
-// (packed and YUV 4:2:0 sources) + (x * scale - mean) / std + HWC -> planar (NCHW) +
-// float32/float16, in one pass over the output for the two-tap modes.
+// Fused image preprocessing: resize (bilinear, area, bicubic, nearest, antialiased bilinear and
+// bicubic), optionally centre-cropped, + colour conversion (packed, YUV 4:2:0 and 4:2:2 sources) +
+// (x * scale - mean) / std + HWC -> planar (NCHW) + float32/float16, in one pass over the output
+// for the two-tap modes.
 //
 // The output is `norm.out_channels` planes of dst.height x dst.width elements. The source is
 // resized into the region `roi` of those planes; everything outside it is set to norm.pad[c]
@@ -23,6 +24,10 @@ enum class Interpolation : int {
   kBilinear = 0,           // cv::resize INTER_LINEAR
   kArea = 1,               // cv::resize INTER_AREA
   kBilinearAntialias = 2,  // PIL BILINEAR, torchvision antialias=True
+  kBicubic = 3,            // cv::resize INTER_CUBIC
+  kBicubicAntialias = 4,   // PIL BICUBIC, torchvision BICUBIC antialias=True
+  kNearest = 5,            // cv::resize INTER_NEAREST
+  kNearestExact = 6,       // cv::resize INTER_NEAREST_EXACT, PIL NEAREST
 };
 
 // Output planes of one image: plane c, row y, column x is at
@@ -44,16 +49,36 @@ struct Roi {
   int height = 0;
 };
 
+// A resize larger than the region, centre-cropped into it (torchvision Resize(size) +
+// CenterCrop): the source is resized to resized_width x resized_height px, and columns
+// [x, x + roi.width), rows [y, y + roi.height) of that image land in roi. resized_width == 0 and
+// resized_height == 0: no crop, the source is resized to roi's size.
+struct ResizeWindow {
+  int resized_width = 0;
+  int resized_height = 0;
+  int x = 0;
+  int y = 0;
+};
+
 struct ResizeNormalizeParams {
   SrcImage src;
   DstPlanes dst;
   Roi roi;
+  ResizeWindow window;
   Normalize norm;
   Interpolation interpolation = Interpolation::kBilinear;
   // false: write the resize region only, for outputs that already hold the border (pad) from an
   // earlier call with the same geometry: the letterbox border is then not rewritten per frame.
   bool fill_border = true;
 };
+
+// Size of the resized image (px): window.resized_* when cropping, else roi's.
+MMEDGE_HD int resized_width(const ResizeNormalizeParams& p) {
+  return p.window.resized_width > 0 ? p.window.resized_width : p.roi.width;
+}
+MMEDGE_HD int resized_height(const ResizeNormalizeParams& p) {
+  return p.window.resized_height > 0 ? p.window.resized_height : p.roi.height;
+}
 
 // Returns an empty string when `p` is valid, else a message naming the bad field and its value.
 std::string validate(const ResizeNormalizeParams& p);
