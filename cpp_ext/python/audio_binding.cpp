@@ -147,6 +147,16 @@ class PyFeatureExtractor {
     return out;
   }
 
+  // Both outputs of one pass (Kaldi's fbank energy column is MFCC column 0 with use_energy).
+  py::tuple logmel_and_mfcc(const py::array& x, py::object top_db) const {
+    const FloatArray s = samples_of(x);
+    const py::ssize_t frames = frames_of(s);
+    py::array_t<float> logmel({frames, static_cast<py::ssize_t>(ex_.params().n_mels)});
+    py::array_t<float> mfcc({frames, static_cast<py::ssize_t>(ex_.params().n_mfcc)});
+    compute(s, top_db, logmel.mutable_data(), mfcc.mutable_data());
+    return py::make_tuple(logmel, mfcc);
+  }
+
   py::array_t<float> mfcc(const py::array& x, py::object top_db) const {
     const FloatArray s = samples_of(x);
     const py::ssize_t frames = frames_of(s);
@@ -230,7 +240,9 @@ void bind_audio(py::module_& m) {
            "(frames, n_mels) float32 log-mel of mono float samples; top_db clamps to the "
            "maximum minus top_db (librosa). Releases the GIL.")
       .def("mfcc", &PyFeatureExtractor::mfcc, py::arg("samples"), py::arg("top_db") = py::none(),
-           "(frames, n_mfcc) float32 MFCC (top_db applied to the log-mel first).");
+           "(frames, n_mfcc) float32 MFCC (top_db applied to the log-mel first).")
+      .def("logmel_and_mfcc", &PyFeatureExtractor::logmel_and_mfcc, py::arg("samples"),
+           py::arg("top_db") = py::none(), "(log-mel, MFCC) of one pass, as logmel() and mfcc().");
   py::class_<PyFeatureStream>(m, "FeatureStream",
                               "Streaming log-mel / MFCC: push() any chunks, flush() at the end; "
                               "returns exactly the frames of the batch call.")

@@ -88,12 +88,25 @@ def _relative_to_max(ex: Any, x: np.ndarray, spec: AudioSpec, feature: str) -> n
     return out
 
 
+def _with_energy(ex: Any, x: np.ndarray, spec: AudioSpec) -> np.ndarray:
+    """Kaldi's fbank with use_energy: the ln frame energy (the MFCC pass's column 0, computed
+    in the same pass) before the mel bins, or after them with htk_compat."""
+    logmel, mfcc = ex.logmel_and_mfcc(x, spec.top_db)
+    energy = mfcc[:, :1]
+    return np.concatenate([logmel, energy] if spec.htk_compat else [energy, logmel], axis=1)
+
+
 def _run(samples: Any, spec: AudioSpec, feature: str) -> Any:
     if hasattr(samples, "__cuda_array_interface__"):
-        if spec.subtract_mean or spec.db_ref_max or (spec.htk_compat and feature == "mfcc"):
+        if (
+            spec.subtract_mean
+            or spec.db_ref_max
+            or spec.fbank_energy
+            or (spec.htk_compat and feature == "mfcc")
+        ):
             raise PreprocessError(
-                "htk_compat, subtract_mean and db_ref_max are not available on device arrays: "
-                "use host samples"
+                "htk_compat, subtract_mean, db_ref_max and fbank_energy are not available on "
+                "device arrays: use host samples"
             )
         return cuda.audio_features(samples, spec, feature)
     x = as_samples(samples)
@@ -103,6 +116,8 @@ def _run(samples: Any, spec: AudioSpec, feature: str) -> Any:
             return _post(_relative_to_max(ex, x, spec, feature), spec, feature)
         if feature == "mfcc":
             return _post(ex.mfcc(x, spec.top_db), spec, feature)
+        if spec.fbank_energy:
+            return _post(_with_energy(ex, x, spec), spec, feature)
         return _post(ex.logmel(x, spec.top_db), spec, feature)
     except ValueError as exc:
         raise PreprocessError(str(exc)) from exc
@@ -116,7 +131,8 @@ def mfcc(samples: Any, spec: AudioSpec) -> Any:
 
 def logmel(samples: Any, spec: AudioSpec) -> Any:
     """(frames, n_mels) float32 log-mel spectrogram of mono samples at spec.sample_rate_hz (a
-    device array runs on the GPU, as mfcc())."""
+    device array runs on the GPU, as mfcc()); (frames, n_mels + 1) with spec.fbank_energy
+    (Kaldi's fbank energy column)."""
     return _run(samples, spec, "logmel")
 
 
@@ -167,6 +183,11 @@ class _FeatureStream:
             raise PreprocessError(
                 "a stream cannot subtract the mean over the signal's frames (subtract_mean): it "
                 "has not seen them yet; subtract a running mean of your own, or use the batch call"
+            )
+        if spec.fbank_energy and feature == "logmel":
+            raise PreprocessError(
+                "the fbank energy column (fbank_energy) is batch only: streams emit the log-mel "
+                "rows; use the batch call, or an MFCC stream with use_energy for the energy"
             )
         self.spec = spec
         self._mfcc = feature == "mfcc"

@@ -52,6 +52,11 @@ def check_audio_spec(
         )
     if spec.top_db is not None and not spec.top_db > 0:
         raise PreprocessError(f"AudioSpec.top_db must be positive or None, got {spec.top_db}")
+    if spec.fbank_energy and (spec.feature != "logmel" or spec.db_ref_max):
+        raise PreprocessError(
+            "AudioSpec.fbank_energy (Kaldi's fbank energy column) needs feature='logmel' and no "
+            "db_ref_max; MFCC take the energy as C0 (use_energy)"
+        )
     if spec.db_ref_max and spec.log != "db":
         raise PreprocessError(f"AudioSpec.db_ref_max needs log='db', not log={spec.log!r}")
     if spec.feature == "mfcc" and spec.log == "none":

@@ -66,7 +66,9 @@ class AudioSpec:
         pre-emphasis and window, Kaldi's default; False: after), htk_compat (Kaldi: C0 or the
         energy last, C0 times sqrt(2)), subtract_mean (Kaldi: each coefficient's mean over the
         signal's frames subtracted; batch only, streams refuse it); both applied after the
-        kernels.
+        kernels. fbank_energy (Kaldi FbankOptions.use_energy): a log-mel feature gets the ln
+        frame energy (raw_energy, energy_floor as for MFCC) as an extra column, first (last with
+        htk_compat); batch only.
     analysis_seconds: the model's input length: samples are zero-padded or trimmed to it, so
         the tensor always has the same frame count (None: whatever the signal gives).
     feature: what the model takes, mfcc or logmel; layout: NTF (1, frames, coeffs), NFT
@@ -110,6 +112,7 @@ class AudioSpec:
     htk_compat: bool = False
     subtract_mean: bool = False
     db_ref_max: bool = False
+    fbank_energy: bool = False
     kind: str = field(default="audio", init=False)
 
     def __post_init__(self) -> None:
@@ -203,7 +206,7 @@ class AudioSpec:
         raw_energy: bool = True,
         htk_compat: bool = False,
         subtract_mean: bool = False,
-        use_energy: bool = True,
+        use_energy: bool | None = None,
         energy_floor: float = 0.0,
         cepstral_lifter: float = 22.0,
         sample_scale: float = 1.0,
@@ -217,13 +220,16 @@ class AudioSpec:
         kaldi-native-fbank's), rectangular, blackman (blackman_coeff), sine. snip_edges=False:
         Kaldi's centred frames (icefall, lhotse and sherpa use them). use_power=False: the
         magnitude spectrum, use_log_fbank=False: the mel energies themselves (FbankOptions).
-        htk_compat: Kaldi's MFCC order. A logmel (fbank)
-        spec keeps num_ceps within num_mel_bins. `model`: analysis_seconds, feature, layout."""
+        htk_compat: Kaldi's MFCC order (and the fbank energy column's). use_energy defaults as
+        in Kaldi: True for MFCC (C0 := energy), False for fbank (feature='logmel'; True adds
+        the energy column: fbank_energy). A logmel (fbank) spec keeps num_ceps within
+        num_mel_bins. `model`: analysis_seconds, feature, layout."""
         win = kaldi_samples(sample_rate_hz, frame_length_ms)
         hop = kaldi_samples(sample_rate_hz, frame_shift_ms)
         n_fft = 1 << (win - 1).bit_length() if round_to_power_of_two else win
         window, periodic = kaldi_window(window_type)
-        if model.get("feature") == "logmel":  # fbank: the cepstra are not computed
+        fbank = model.get("feature") == "logmel"
+        if fbank:  # the cepstra are not computed
             num_ceps = min(num_ceps, num_mel_bins)
         return cls(
             sample_rate_hz=sample_rate_hz,
@@ -250,7 +256,8 @@ class AudioSpec:
             n_mfcc=num_ceps,
             lifter=cepstral_lifter,
             lifter_style="kaldi",
-            use_energy=use_energy,
+            use_energy=not fbank if use_energy is None else use_energy and not fbank,
+            fbank_energy=fbank and bool(use_energy),
             energy_floor=energy_floor,
             raw_energy=raw_energy,
             htk_compat=htk_compat,
@@ -270,8 +277,8 @@ class AudioSpec:
 
     @property
     def coefficients(self) -> int:
-        """Values per frame of the model's feature (n_mfcc or n_mels)."""
-        return self.n_mfcc if self.feature == "mfcc" else self.n_mels
+        """Values per frame of the model's feature (n_mfcc, or n_mels plus the fbank energy)."""
+        return self.n_mfcc if self.feature == "mfcc" else self.n_mels + int(self.fbank_energy)
 
     def num_frames(self, num_samples: int) -> int:
         """Frames a signal of num_samples yields (the kernel's count: C.FeatureExtractor)."""
@@ -306,6 +313,7 @@ class AudioSpec:
         (C.FEATURE_OPTIONS, the fields of the same names), fmax_hz resolved to Hz."""
         params = {name: getattr(self, name) for name in C.FEATURE_OPTIONS}
         params["fmax_hz"] = float(self.fmax_resolved_hz)
+        params["use_energy"] = self.use_energy or self.fbank_energy  # MFCC column 0
         return params
 
     # -- the Spec protocol (mmedge.preprocess.spec) --------------------------------------------

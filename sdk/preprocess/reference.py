@@ -185,8 +185,13 @@ def _mean_removed(out: np.ndarray, spec: Any) -> np.ndarray:
 
 
 def logmel(samples: np.ndarray, spec: Any) -> np.ndarray:
-    """The float64 (frames, n_mels) that mmedge.preprocess.logmel computes."""
-    return _mean_removed(_features(samples, spec)[0], spec)
+    """The float64 (frames, n_mels) that mmedge.preprocess.logmel computes; Kaldi's energy
+    column first (last with htk_compat) with fbank_energy."""
+    out, energy = _features(samples, spec)
+    if getattr(spec, "fbank_energy", False):
+        columns = [out, energy[:, None]]
+        out = np.concatenate(columns if spec.htk_compat else columns[::-1], axis=1)
+    return _mean_removed(out, spec)
 
 
 def dct_matrix(dct_type: int, ortho: bool, n: int) -> np.ndarray:

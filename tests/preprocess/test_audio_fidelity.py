@@ -273,3 +273,32 @@ def test_precision_without_top_db_as_the_readme_states(data_dir, driver, n_fft, 
             assert err.max() <= 0.05
     finally:
         C.force_scalar_driver(False)
+
+
+@pytest.mark.parametrize(
+    ("options", "htk_compat"),
+    [({}, False), ({}, True), ({"raw_energy": False}, False), ({"energy_floor": 1.0}, False)],
+)
+def test_kaldi_fbank_energy_column(data_dir, options: dict, htk_compat: bool) -> None:
+    """FbankOptions.use_energy: the ln frame energy as an extra column, first (last with
+    htk_compat); raw_energy and energy_floor as for MFCC. Kaldi's own default for fbank is
+    False, so the preset's too (an MFCC spec keeps use_energy=True)."""
+    spec = AudioSpec.kaldi(8000, use_energy=True, htk_compat=htk_compat, feature="logmel",
+                           **options)  # fmt: skip
+    assert spec.coefficients == 24 and not AudioSpec.kaldi(8000, feature="logmel").fbank_energy
+    assert AudioSpec.kaldi(8000).use_energy
+    for name, x, rate in speech(data_dir):
+        opts = knf.FbankOptions()
+        opts.frame_opts.samp_freq, opts.frame_opts.dither = rate, 0.0
+        opts.mel_opts.num_bins, opts.use_energy, opts.htk_compat = 23, True, htk_compat
+        opts.raw_energy = options.get("raw_energy", True)
+        opts.energy_floor = options.get("energy_floor", 0.0)
+        computer = knf.OnlineFbank(opts)
+        computer.accept_waveform(rate, x.tolist())
+        computer.input_finished()
+        peer = np.stack([computer.get_frame(i) for i in range(computer.num_frames_ready)])
+        ours = pp.logmel(x, spec)
+        assert ours.shape == peer.shape == (len(peer), 24)
+        assert_close(ours, peer, name, x, spec, "logmel")
+    with pytest.raises(PreprocessError, match="batch only"):
+        pp.LogMelStream(spec)
