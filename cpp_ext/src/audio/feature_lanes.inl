@@ -95,8 +95,8 @@ struct Lanes {
     int size = 2;  // size of the butterflies the next pass starts with
     if (m >= 4 && !first_pass_done) {
       for (int s = 0; s < m; s += 4) {
-        first_pass(re[s], im[s], re[s + 1], im[s + 1], re[s + 2], im[s + 2], re[s + 3],
-                   im[s + 3], re + s, im + s);
+        first_pass(re[s], im[s], re[s + 1], im[s + 1], re[s + 2], im[s + 2], re[s + 3], im[s + 3],
+                   re + s, im + s);
       }
     }
     if (m >= 4) size = 8;
@@ -210,8 +210,7 @@ struct Lanes {
     for (int k = 0; k <= n / 2; ++k) {
       const V cr = Ops::mul(s.re2[k], inv_m);
       const V ci = Ops::mul(Ops::sub(Ops::zero(), s.im2[k]), inv_m);
-      cmul(cr, ci, Ops::set1(t.chirp_re[k]), Ops::set1(t.chirp_im[k]), s.spec_re[k],
-           s.spec_im[k]);
+      cmul(cr, ci, Ops::set1(t.chirp_re[k]), Ops::set1(t.chirp_im[k]), s.spec_re[k], s.spec_im[k]);
     }
   }
 
@@ -256,8 +255,8 @@ struct Lanes {
     const V k = Ops::set1(p.preemphasis);
     const float* w = pl.tables.window.data();
     auto shaped = [&](int i) {
-      const V v = p.preemphasis != 0.0f ? Ops::sub(x[i], Ops::mul(k, i > 0 ? x[i - 1] : x[0]))
-                                        : x[i];
+      const V v =
+          p.preemphasis != 0.0f ? Ops::sub(x[i], Ops::mul(k, i > 0 ? x[i - 1] : x[0])) : x[i];
       return Ops::mul(v, Ops::set1(w[i]));
     };
     // Kaldi's energy: after DC removal, before (raw_energy) or after pre-emphasis and window.
@@ -288,19 +287,21 @@ struct Lanes {
           const int j0 = t.bitrev[r], j1 = t.bitrev[r + 1], j2 = t.bitrev[r + 2],
                     j3 = t.bitrev[r + 3];
           first_pass(value(2 * j0), value(2 * j0 + 1), value(2 * j1), value(2 * j1 + 1),
-                     value(2 * j2), value(2 * j2 + 1), value(2 * j3), value(2 * j3 + 1),
-                     s.re + r, s.im + r);
+                     value(2 * j2), value(2 * j2 + 1), value(2 * j3), value(2 * j3 + 1), s.re + r,
+                     s.im + r);
         }
       } else {
         for (int i = 0; i < t.n; ++i) pack(t, s.re, s.im, i, value(i));
       }
       fft_pow2(s.re, s.im, m, t, /*first_pass_done=*/m >= 4);
-      split2(t, s.re, s.im, [&](int kk, V r, V i) { s.power[kk] = Ops::fma(r, r, Ops::mul(i, i)); });
+      split2(t, s.re, s.im,
+             [&](int kk, V r, V i) { s.power[kk] = Ops::fma(r, r, Ops::mul(i, i)); });
     } else {
       for (int i = win - 1; i >= 0; --i) x[i] = shaped(i);
       bluestein(t, x, win, s);
       for (int kk = 0; kk < bins; ++kk) {
-        s.power[kk] = Ops::fma(s.spec_re[kk], s.spec_re[kk], Ops::mul(s.spec_im[kk], s.spec_im[kk]));
+        s.power[kk] =
+            Ops::fma(s.spec_re[kk], s.spec_re[kk], Ops::mul(s.spec_im[kk], s.spec_im[kk]));
       }
     }
     if (p.power != 2.0f) {
@@ -311,17 +312,12 @@ struct Lanes {
     const bool db = p.log == LogMode::kDecibel;
     const V db_scale = Ops::set1(static_cast<float>(10.0 / std::log(10.0)));
     const V db_offset = Ops::set1(-10.0f * std::log10(std::max(p.log_floor, p.db_ref)));
-    for (int b = 0; b < p.n_mels; ++b) {
-      V acc = Ops::zero();
-      const float* fw = &(pow2 ? pl.mel_pow2 : fb.weight)[fb.offset[b]];
-      const V* pw = &s.power[fb.first[b]];
-      for (int j = 0; j < fb.count[b]; ++j) acc = Ops::fma(Ops::set1(fw[j]), pw[j], acc);
-      if (p.log == LogMode::kNone) {
-        s.mel[b] = acc;
-        continue;
+    mel_energies(pl, s, pow2 ? pl.mel_pow2.data() : fb.weight.data());
+    if (p.log != LogMode::kNone) {
+      for (int b = 0; b < p.n_mels; ++b) {
+        const V ln = Ops::log(Ops::max(s.mel[b], floor));
+        s.mel[b] = db ? Ops::fma(ln, db_scale, db_offset) : ln;
       }
-      const V ln = Ops::log(Ops::max(acc, floor));
-      s.mel[b] = db ? Ops::fma(ln, db_scale, db_offset) : ln;
     }
     Ops::store_rows(s.mel, rows, 0, p.n_mels);
     if (mfcc_rows == nullptr) return;
@@ -329,16 +325,72 @@ struct Lanes {
     if (dct) cepstra(pl, s, mfcc_rows);
   }
 
+  // s.mel[b] = the weighted sum of band b's power bins, bins in ascending order. Four bands per
+  // sweep over their common length: four independent FMA chains hide the latency one chain
+  // waits on, and each band keeps its own order of summation (the same bits as one at a time).
+  static void mel_energies(const Pipeline& pl, Scratch& s, const float* weights) {
+    const MelFilterBank& fb = pl.tables.mel;
+    const int n_mels = pl.params.n_mels;
+    auto tail = [&](int b, int from, V acc) {
+      const float* fw = weights + fb.offset[b];
+      const V* pw = &s.power[fb.first[b]];
+      for (int j = from; j < fb.count[b]; ++j) acc = Ops::fma(Ops::set1(fw[j]), pw[j], acc);
+      s.mel[b] = acc;
+    };
+    int b = 0;
+    for (; b + 4 <= n_mels; b += 4) {
+      const int common = std::min(std::min(fb.count[b], fb.count[b + 1]),
+                                  std::min(fb.count[b + 2], fb.count[b + 3]));
+      const float *w0 = weights + fb.offset[b], *w1 = weights + fb.offset[b + 1],
+                  *w2 = weights + fb.offset[b + 2], *w3 = weights + fb.offset[b + 3];
+      const V *p0 = &s.power[fb.first[b]], *p1 = &s.power[fb.first[b + 1]],
+              *p2 = &s.power[fb.first[b + 2]], *p3 = &s.power[fb.first[b + 3]];
+      V a0 = Ops::zero(), a1 = Ops::zero(), a2 = Ops::zero(), a3 = Ops::zero();
+      for (int j = 0; j < common; ++j) {
+        a0 = Ops::fma(Ops::set1(w0[j]), p0[j], a0);
+        a1 = Ops::fma(Ops::set1(w1[j]), p1[j], a1);
+        a2 = Ops::fma(Ops::set1(w2[j]), p2[j], a2);
+        a3 = Ops::fma(Ops::set1(w3[j]), p3[j], a3);
+      }
+      tail(b, common, a0);
+      tail(b + 1, common, a1);
+      tail(b + 2, common, a2);
+      tail(b + 3, common, a3);
+    }
+    for (; b < n_mels; ++b) tail(b, 0, Ops::zero());
+  }
+
   // MFCC of log-mel lanes: DCT-II rows and lifter; C0 is left alone when it is the energy.
   static void cepstra(const Pipeline& pl, Scratch& s, float* const* mfcc_rows) {
     const FeatureParams& p = pl.params;
     const std::vector<float>& dct = pl.tables.dct;
     const int first = p.use_energy ? 1 : 0;
-    for (int c = first; c < p.n_mfcc; ++c) {
-      const float* row = &dct[static_cast<size_t>(c) * p.n_mels];
+    const float* lifter = pl.tables.lifter.data();
+    auto row_of = [&](int c) { return &dct[static_cast<size_t>(c) * p.n_mels]; };
+    // Four coefficients per sweep: four independent FMA chains hide the FMA latency that one
+    // chain waits on (each coefficient keeps its own order of summation, so the results are
+    // the same bits as one at a time).
+    int c = first;
+    for (; c + 4 <= p.n_mfcc; c += 4) {
+      const float *r0 = row_of(c), *r1 = row_of(c + 1), *r2 = row_of(c + 2), *r3 = row_of(c + 3);
+      V a0 = Ops::zero(), a1 = Ops::zero(), a2 = Ops::zero(), a3 = Ops::zero();
+      for (int b = 0; b < p.n_mels; ++b) {
+        const V m = s.mel[b];
+        a0 = Ops::fma(Ops::set1(r0[b]), m, a0);
+        a1 = Ops::fma(Ops::set1(r1[b]), m, a1);
+        a2 = Ops::fma(Ops::set1(r2[b]), m, a2);
+        a3 = Ops::fma(Ops::set1(r3[b]), m, a3);
+      }
+      s.cep[c] = Ops::mul(a0, Ops::set1(lifter[c]));
+      s.cep[c + 1] = Ops::mul(a1, Ops::set1(lifter[c + 1]));
+      s.cep[c + 2] = Ops::mul(a2, Ops::set1(lifter[c + 2]));
+      s.cep[c + 3] = Ops::mul(a3, Ops::set1(lifter[c + 3]));
+    }
+    for (; c < p.n_mfcc; ++c) {
+      const float* row = row_of(c);
       V acc = Ops::zero();
       for (int b = 0; b < p.n_mels; ++b) acc = Ops::fma(Ops::set1(row[b]), s.mel[b], acc);
-      s.cep[c] = Ops::mul(acc, Ops::set1(pl.tables.lifter[c]));
+      s.cep[c] = Ops::mul(acc, Ops::set1(lifter[c]));
     }
     Ops::store_rows(s.cep + first, mfcc_rows, first, p.n_mfcc - first);
   }
@@ -353,5 +405,4 @@ struct Lanes {
     Ops::store_rows(s.mel, rows, 0, n_mels);
     if (mfcc_rows != nullptr) cepstra(pl, s, mfcc_rows);
   }
-
 };
