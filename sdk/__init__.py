@@ -25,6 +25,7 @@ from mmedge.errors import (
     ExportError,
     MMEdgeError,
     ParityError,
+    PostprocessError,
     PreprocessError,
     SourceError,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "Model",
     "ParityError",
     "Pipeline",
+    "PostprocessError",
     "Prediction",
     "PreprocessError",
     "SourceError",

@@ -17,6 +17,11 @@ class PreprocessError(MMEdgeError, ValueError):
     itself is invalid."""
 
 
+class PostprocessError(MMEdgeError, ValueError):
+    """A task head does not fit the model's outputs (shape, layout, class count), or its
+    options are invalid."""
+
+
 class BackendError(MMEdgeError):
     """An inference backend is unavailable, refused a model, or failed while running it."""
 

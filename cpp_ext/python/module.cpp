@@ -32,5 +32,6 @@ PYBIND11_MODULE(_C, m) {
   mmedge::python::bind_parallel(m);
   mmedge::python::bind_image(m);
   mmedge::python::bind_audio(m);
+  mmedge::python::bind_detect(m);
   mmedge::python::bind_cuda(m);
 }

@@ -21,7 +21,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from mmedge.bundle.onnx_scan import ELEMENT_NAMES, OnnxScan, scan_onnx
-from mmedge.errors import BundleError
+from mmedge.errors import BundleError, PostprocessError
 
 if TYPE_CHECKING:
     from mmedge.bundle.reader import Bundle
@@ -102,8 +102,25 @@ def _check_artifact(bundle: Bundle, file: str, precision: str, scan: OnnxScan) -
             )
 
 
+def _check_heads(bundle: Bundle) -> None:
+    """Each declared head reads an output that exists and whose declared shape it fits."""
+    outputs = {o.name: o for o in bundle.outputs}
+    for i, head in enumerate(bundle.heads()):
+        name = head.output or bundle.outputs[0].name
+        if name not in outputs:
+            raise BundleError(
+                f"{bundle.source}: head {i} reads output {name!r}; the outputs are "
+                f"{sorted(outputs)}"
+            )
+        try:
+            head.check_output(outputs[name].shape, len(bundle.labels), f"{bundle.source}: head {i}")
+        except PostprocessError as exc:
+            raise BundleError(str(exc)) from exc
+
+
 def check_consistency(bundle: Bundle) -> None:
     """Raises BundleError at the first disagreement between the manifest and its artifacts."""
+    _check_heads(bundle)
     for artifact in bundle.artifacts:
         if artifact.format == "onnx" and artifact.path.is_file():
             _check_artifact(bundle, artifact.file, artifact.precision, scan_onnx(artifact.path))

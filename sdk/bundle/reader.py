@@ -27,8 +27,9 @@ from mmedge.bundle.manifest import (
 )
 from mmedge.bundle.paths import check_relpath
 from mmedge.bundle.unpack import temp_copy_dir, unpack
-from mmedge.errors import BundleError, PreprocessError
+from mmedge.errors import BundleError, PostprocessError, PreprocessError
 from mmedge.preprocess.spec import Spec, spec_from_dict
+from mmedge.tasks.detection import DetectionHead
 
 
 def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
@@ -238,6 +239,16 @@ class Bundle:
             return spec
         except PreprocessError as exc:
             raise BundleError(f"{self.source}: preprocess of input {name!r}: {exc}") from exc
+
+    def heads(self) -> list[DetectionHead]:
+        """The task heads the manifest declares (detection: DetectionHead), in order."""
+        out = []
+        for i, d in enumerate(self.manifest.get("heads", [])):
+            try:
+                out.append(DetectionHead.from_dict(d))
+            except PostprocessError as exc:
+                raise BundleError(f"{self.source}: head {i}: {exc}") from exc
+        return out
 
     def artifact(self, format: str | None = None, precision: str | None = None) -> Artifact:
         """The first artifact with this format and precision (None = any)."""

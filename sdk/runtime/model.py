@@ -15,6 +15,7 @@ from mmedge.bundle import Bundle, TensorSpec
 from mmedge.errors import BackendError, PreprocessError
 from mmedge.preprocess._checks import require_finite
 from mmedge.runtime.backends import Backend, create_backend
+from mmedge.runtime.detection import predict_detections
 from mmedge.runtime.selection import Selection, select_artifact
 
 
@@ -122,6 +123,7 @@ class Model:
         scored = [o for o in self.outputs if o.kind in ("logits", "probs")]
         self.output = scored[0] if scored else self.outputs[0]
         self.labels = self.bundle.labels
+        self.heads = self.bundle.heads()
         self._stack: pp.FrameStack | None = None
 
     # -- preprocessing -------------------------------------------------------------------------
@@ -196,14 +198,20 @@ class Model:
         """Runs the backend on ready-made tensors (no preprocessing), keyed by input name."""
         return self.backend.infer(feeds)
 
-    def predict(self, sample: Any, *, sample_rate: int | None = None) -> Prediction:
-        """Classifies one sample (see preprocess for what a sample is)."""
+    def predict(self, sample: Any, *, sample_rate: int | None = None) -> Any:
+        """The result of the bundle's task for one sample (see preprocess for what a sample
+        is): a Prediction (classification), or Detections (a detection head: boxes in the
+        frame's own pixels)."""
+        if self.heads:
+            return predict_detections(self, [sample])[0]
         return self._predict(lambda: self.preprocess(sample, sample_rate=sample_rate), 1)[0]
 
     def predict_batch(
         self, samples: Sequence[Any] | np.ndarray, *, sample_rates: Sequence[int] | None = None
-    ) -> list[Prediction]:
-        """Classifies N samples in one backend call."""
+    ) -> list[Any]:
+        """predict() of N samples in one backend call."""
+        if self.heads:
+            return predict_detections(self, samples)
         return self._predict(
             lambda: self.preprocess_batch(samples, sample_rates=sample_rates), len(samples)
         )
@@ -293,6 +301,7 @@ class Model:
                 n: s.to_dict() if s is not None else None for n, s in self.specs.items()
             },
             "outputs": {o.name: o.kind for o in self.outputs},
+            "heads": [h.to_dict() for h in self.heads],
             "labels": len(self.labels),
         }
 
