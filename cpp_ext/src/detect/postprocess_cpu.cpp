@@ -14,6 +14,31 @@ namespace {
 
 constexpr int kChunk = 2048;  // candidates per decode task
 
+// One class row of a channels-first head over n candidates: best score and first argmax so far,
+// and check += v - v (0 while finite). Straight loops over restrict pointers that the compiler
+// vectorises; the AVX2 clone is picked at load time on CPUs that have it (ifunc).
+#if defined(MMEDGE_HAVE_AVX2) && !defined(__clang__)
+#define MMEDGE_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define MMEDGE_CLONES
+#endif
+
+MMEDGE_CLONES void sweep_class_row(const float* __restrict row, int c, int n,
+                                   float* __restrict best, int* __restrict cls,
+                                   float* __restrict check) {
+  for (int k = 0; k < n; ++k) {
+    const float v = row[k];
+    check[k] += v - v;
+    const bool higher = v > best[k];
+    best[k] = higher ? v : best[k];
+    cls[k] = higher ? c : cls[k];
+  }
+}
+
+MMEDGE_CLONES void sweep_finite(const float* __restrict row, int n, float* __restrict check) {
+  for (int k = 0; k < n; ++k) check[k] += row[k] - row[k];
+}
+
 // Channels-first anchor-free head, best class only: candidates [begin, end) swept one class row
 // at a time (contiguous loads, no per-candidate gather). check[k] accumulates v - v over every
 // value of candidate k: 0 while all are finite, NaN otherwise.
@@ -26,19 +51,10 @@ void decode_rows(const DetectParams& p, const float* head, int begin, int end,
   std::vector<int> cls(n, 0);
   std::vector<float> check(n, 0.0f);
   for (int c = 0; c < p.num_classes; ++c) {
-    const float* row = head + (first + c) * stride + begin;
-    for (int k = 0; k < n; ++k) {
-      const float v = row[k];
-      check[k] += v - v;
-      const bool higher = v > best[k];
-      best[k] = higher ? v : best[k];
-      cls[k] = higher ? c : cls[k];
-    }
+    sweep_class_row(head + (first + c) * stride + begin, c, n, best.data(), cls.data(),
+                    check.data());
   }
-  for (int v = 0; v < first; ++v) {
-    const float* row = head + v * stride + begin;
-    for (int k = 0; k < n; ++k) check[k] += row[k] - row[k];
-  }
+  for (int v = 0; v < first; ++v) sweep_finite(head + v * stride + begin, n, check.data());
   for (int k = 0; k < n; ++k) {
     if (!(check[k] == 0.0f)) {
       ++bad;
@@ -139,15 +155,27 @@ int nms_cpu(const DetectParams& p, std::vector<Detection>& candidates, Detection
   if (static_cast<int64_t>(candidates.size()) > p.max_nms_candidates) {
     candidates.resize(p.max_nms_candidates);
   }
+  // Kept boxes by class (one list when class-agnostic; class ids outside 0..C-1, which only
+  // end2end heads can give, share the last list and compare class ids).
+  const int lists = p.class_agnostic ? 1 : std::max(p.num_classes, 0) + 1;
+  std::vector<std::vector<int>> by_class(lists);
+  auto list_of = [&](int class_id) -> std::vector<int>& {
+    if (p.class_agnostic) return by_class[0];
+    return class_id >= 0 && class_id < p.num_classes ? by_class[class_id] : by_class.back();
+  };
   int kept = 0;
   for (const Detection& d : candidates) {
     if (kept == p.max_detections) break;
+    std::vector<int>& same = list_of(d.class_id);
     bool suppressed = false;
-    for (int k = 0; k < kept && !suppressed; ++k) {
-      suppressed = (p.class_agnostic || out[k].class_id == d.class_id) &&
-                   box_iou(out[k].box, d.box) > p.iou_threshold;
+    for (size_t j = 0; j < same.size() && !suppressed; ++j) {
+      const Detection& k = out[same[j]];
+      suppressed =
+          (p.class_agnostic || k.class_id == d.class_id) && box_iou(k.box, d.box) > p.iou_threshold;
     }
-    if (!suppressed) out[kept++] = d;
+    if (suppressed) continue;
+    same.push_back(kept);
+    out[kept++] = d;
   }
   return kept;
 }
