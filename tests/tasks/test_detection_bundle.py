@@ -71,7 +71,9 @@ def write_detector(path: Path, head: np.ndarray, values: int = 7, **head_options
         "task": "detection",
         "labels": LABELS,
         "preprocess": {"image": SPEC.to_dict()},
-        "provenance": {"exporter": "external", "versions": {}, "created_utc": "2026-11-30T00:00:00Z"},
+        "provenance": {
+            "exporter": "external", "versions": {}, "created_utc": "2026-11-30T00:00:00Z"
+        },
         "inputs": [
             {"name": "image", "shape": ["batch", 3, 192, 320], "dtype": "float32", "layout": "NCHW"}
         ],
