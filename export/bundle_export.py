@@ -32,7 +32,8 @@ from tqdm import tqdm
 from mmedge import preprocess as pp
 from mmedge.bundle.writer import write_bundle
 from mmedge.errors import ExportError
-from mmedge.export.data import Labelled
+from mmedge.export.data import BoxLabelled, Labelled
+from mmedge.export.detection_gate import DetectionChecks, model_map
 from mmedge.export.fp16 import to_fp16
 from mmedge.export.gate import (
     Candidate,
@@ -62,6 +63,7 @@ from mmedge.export.options import (
 from mmedge.export.signature import ModelInput, ModelOutput, Signature
 from mmedge.export.staging import stage_feeds
 from mmedge.export.summary import summary
+from mmedge.tasks import DetectionHead
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +116,10 @@ def _check_request(
     out: Path,
     overwrite: bool,
     wanted: Sequence[str],
-    calibration: Labelled | None,
-    evaluation: Labelled | None,
+    calibration: Labelled | BoxLabelled | None,
+    evaluation: Labelled | BoxLabelled | None,
     signature: Signature,
+    detection: bool = False,
 ) -> None:
     """Everything that can be refused before any work is done."""
     if out.exists() and not overwrite:
@@ -125,8 +128,8 @@ def _check_request(
         raise ExportError("the evaluation set is empty")
     if "int8" in wanted and (calibration is None or len(calibration) == 0):
         raise ExportError("int8 needs calibration data (calibration= / --calib DIR)")
-    if evaluation is not None and signature.scored is None:
-        raise ExportError("accuracy evaluation needs a logits or probs output")
+    if evaluation is not None and signature.scored is None and not detection:
+        raise ExportError("accuracy evaluation needs a logits or probs output or a detection head")
 
 
 def _evaluation_shortcut(
@@ -158,17 +161,48 @@ def _modality(given: str | None, signature: Signature) -> str:
 
 
 def _accuracy_report(
-    staged: Path, artifacts: Sequence[Candidate], data: Labelled, bar: bool
+    staged: Path, artifacts: Sequence[Candidate], data: Labelled | BoxLabelled, bar: bool
 ) -> dict[str, Any]:
-    """Top-1 accuracy of every artifact through mmedge.Model on the staged bundle."""
-    by_file = {
-        a.file: model_accuracy(staged, a.file, data)
-        for a in tqdm(artifacts, desc="accuracy", unit="artifact", disable=not bar, leave=False)
-    }
-    report: dict[str, Any] = {"metric": "top1", "n_samples": len(data), "artifacts": by_file}
+    """Top-1 accuracy (COCO mAP@0.5:0.95 for a detection set) of every artifact through
+    mmedge.Model on the staged bundle."""
+    bar_artifacts = tqdm(artifacts, desc="accuracy", unit="artifact", disable=not bar, leave=False)
+    if isinstance(data, BoxLabelled):
+        maps = {a.file: model_map(staged, a.file, data) for a in bar_artifacts}
+        by_file = {file: m["map50_95"] for file, m in maps.items()}
+        report: dict[str, Any] = {
+            "metric": "mAP@0.5:0.95 (pycocotools)",
+            "n_samples": len(data),
+            "artifacts": by_file,
+            "map50": {file: m["map50"] for file, m in maps.items()},
+        }
+    else:
+        by_file = {a.file: model_accuracy(staged, a.file, data) for a in bar_artifacts}
+        report = {"metric": "top1", "n_samples": len(data), "artifacts": by_file}
     for a in artifacts:
         report.setdefault(a.precision, by_file[a.file])
     return report
+
+
+def _detection_checks(
+    heads: Sequence[DetectionHead],
+    task: str,
+    labels: Sequence[str] | None,
+    signature: Signature,
+) -> DetectionChecks | None:
+    """The checks of a detection export (None without heads), or what is missing for one."""
+    if not heads:
+        if task == "detection":
+            raise ExportError("task 'detection' needs a head: heads=[DetectionHead(...)]")
+        return None
+    spec = signature.inputs[0].preprocess if len(signature.inputs) == 1 else None
+    if task != "detection" or len(heads) != 1 or not isinstance(spec, pp.ImageSpec):
+        raise ExportError(
+            "a detection head needs task='detection', exactly one head and one image input "
+            "with an ImageSpec"
+        )
+    if not labels:
+        raise ExportError("a detection export needs its class labels (labels=)")
+    return DetectionChecks(heads[0], labels, spec)
 
 
 def export_bundle(
@@ -188,8 +222,9 @@ def export_bundle(
     task: str = "classification",
     description: str | None = None,
     precisions: Sequence[str] = ("fp32",),
-    calibration: Labelled | None = None,
-    evaluation: Labelled | None = None,
+    calibration: Labelled | BoxLabelled | None = None,
+    evaluation: Labelled | BoxLabelled | None = None,
+    heads: Sequence[DetectionHead] = (),
     onnx_options: OnnxOptions | None = None,
     parity_options: ParityOptions | None = None,
     int8_options: Int8Options | None = None,
@@ -206,6 +241,10 @@ def export_bundle(
         from the inputs' specs (one kind: that kind; several: multimodal; none: image). A
         modality that contradicts the one spec of a single-input model is refused.
     precisions: any of fp32, fp16, int8 (fp32 is always exported: it is the reference).
+    heads: task heads (one DetectionHead for task='detection'): declared in the manifest,
+        parity judged on decoded boxes (export.detection_gate.BoxGate), accuracy as COCO
+        mAP@0.5:0.95 on a BoxLabelled evaluation set (int8 within max_accuracy_drop mAP
+        points of fp32); the output kind defaults to 'detection_head'.
     calibration: raw samples for int8 calibration (read_folder); evaluation: labelled raw
         samples: the top-1 accuracy of every artifact is measured on them through
         mmedge.Model, and int8 must stay within int8_options.max_accuracy_drop points of fp32.
@@ -226,10 +265,13 @@ def export_bundle(
     if unknown:
         raise ExportError(f"precision must be among {PRECISIONS}, got {unknown[0]!r}")
     wanted = ["fp32", *[p for p in PRECISIONS[1:] if p in precisions]]
+    if heads and output_kind == "logits":
+        output_kind = "detection_head"
     signature = Signature.of(
         inputs, outputs, example_input, preprocess, input_name, output_name, output_kind
     )
-    _check_request(out, overwrite, wanted, calibration, evaluation, signature)
+    _check_request(out, overwrite, wanted, calibration, evaluation, signature, bool(heads))
+    detection = _detection_checks(heads, task, labels, signature)
     modality = _modality(modality, signature)
     steps = tqdm(total=4 + len(wanted), desc=f"export {name}", unit="step", disable=not progress)
     with tempfile.TemporaryDirectory(prefix="mmedge-export-") as tmp:
@@ -239,16 +281,22 @@ def export_bundle(
         )
         steps.update()
         base = base_manifest(name, modality, task, labels, signature, exported, description)
+        if heads:
+            base["heads"] = [h.to_dict() for h in heads]
         feeds = stage_feeds(
             scratch, base, signature, fp32.file, fp32.path, options.parity,
             calibration, evaluation, int8="int8" in wanted,
         )  # fmt: skip
-        gate = ParityGate(model, signature, feeds, options.parity.gates(), name, unsimplified)
+        gate = ParityGate(
+            model, signature, feeds, options.parity.gates(), name, unsimplified, detection
+        )
         signature.check_labels(labels, gate.reference)
         steps.update()
         artifacts = [gate.check(fp32)]
         steps.update()
-        eval_labels = evaluation.labels if evaluation is not None else None
+        eval_labels: Any = None  # what gate.accuracy scores against
+        if evaluation is not None:
+            eval_labels = evaluation if detection else evaluation.labels
         fp32_accuracy = gate.accuracy(fp32.path, eval_labels) if eval_labels is not None else None
         if "fp16" in wanted:
             fp16 = Candidate(FP16_FILE, "fp16", scratch / FP16_FILE)
@@ -257,8 +305,9 @@ def export_bundle(
             steps.update()
         if "int8" in wanted:
             artifacts += int8_candidates(
-                fp32.path, scratch, gate, options.int8, fp32_accuracy, eval_labels, progress
-            )
+                fp32.path, scratch, gate, options.int8, fp32_accuracy, eval_labels, progress,
+                float_tail=detection is not None,
+            )  # fmt: skip
             steps.update()
         speeds = cpu_speeds({a.file: a.path for a in artifacts}, feeds.parity)
         files: dict[str, Path] = {a.file: a.path for a in artifacts}

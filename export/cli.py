@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch
 from mmedge import preprocess as pp
 from mmedge.bundle import Bundle
 from mmedge.bundle.parity import compare
-from mmedge.errors import ExportError
+from mmedge.errors import ExportError, PostprocessError
 from mmedge.export.bundle_export import (
     ModelInput,
     ModelOutput,
@@ -22,12 +23,14 @@ from mmedge.export.bundle_export import (
     export_bundle,
     torch_reference,
 )
+from mmedge.export.coco import read_coco, read_images
 from mmedge.export.data import read_folder
 from mmedge.export.options import Int8Options, OnnxOptions
 from mmedge.export.presets import read_spec
 from mmedge.export.summary import summary
 from mmedge.runtime.backends.ort import OrtBackend
 from mmedge.runtime.validate import load_fixture, stored_tolerance
+from mmedge.tasks import DetectionHead
 
 
 def load_factory(ref: str) -> Callable[[], torch.nn.Module]:
@@ -123,14 +126,27 @@ def _tensor_inputs(items: list[str]) -> list[ModelInput]:
     return inputs
 
 
-def _outputs(text: str) -> list[ModelOutput]:
-    """'logits,embedding:embedding' -> outputs (kind defaults to logits for the first, else
-    embedding)."""
+def _outputs(text: str, first_kind: str = "logits") -> list[ModelOutput]:
+    """'logits,embedding:embedding' -> outputs (kind defaults to `first_kind` for the first,
+    else embedding)."""
     outs = []
     for i, item in enumerate(p for p in text.split(",") if p):
         name, _, kind = item.partition(":")
-        outs.append(ModelOutput(name, kind or ("logits" if i == 0 else "embedding")))
+        outs.append(ModelOutput(name, kind or (first_kind if i == 0 else "embedding")))
     return outs
+
+
+def _head(text: str | None) -> DetectionHead:
+    """--head: a JSON file or inline JSON of DetectionHead fields (default: anchor-free)."""
+    if not text:
+        return DetectionHead()
+    raw = Path(text).read_text() if Path(text).is_file() else text
+    try:
+        return DetectionHead.from_dict(json.loads(raw))
+    except json.JSONDecodeError as exc:
+        raise ExportError(f"--head is neither a JSON file nor JSON: {exc}") from exc
+    except PostprocessError as exc:
+        raise ExportError(f"--head: {exc}") from exc
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -168,10 +184,20 @@ def run_export(args: argparse.Namespace) -> int:
         )
     modality = spec.kind if spec is not None else (args.modality or "image")
     image_format = getattr(spec, "input_format", "BGR")
+    detection = getattr(args, "task", "classification") == "detection"
+    heads = [_head(args.head)] if detection else []
     if args.calib:
-        calibration = read_folder(args.calib, modality, labels, image_format, what="calibration")
+        calibration = (
+            read_images(args.calib, image_format)
+            if detection
+            else read_folder(args.calib, modality, labels, image_format, what="calibration")
+        )
     if args.eval:
-        evaluation = read_folder(args.eval, modality, labels, image_format, what="evaluation")
+        evaluation = (
+            read_coco(args.eval, image_format, labels)
+            if detection
+            else read_folder(args.eval, modality, labels, image_format, what="evaluation")
+        )
         if labels is None:
             labels = evaluation.label_names
     model = load_model(args.factory, args.weights)
@@ -180,9 +206,11 @@ def run_export(args: argparse.Namespace) -> int:
         out,
         name=args.name or out.name.split(".")[0],
         inputs=inputs,
-        outputs=_outputs(args.outputs),
+        outputs=_outputs(args.outputs, "detection_head" if detection else "logits"),
         labels=labels,
         modality=modality,
+        task="detection" if detection else "classification",
+        heads=heads,
         precisions=precisions,
         calibration=calibration,
         evaluation=evaluation,

@@ -56,6 +56,33 @@ class Labelled:
         )
 
 
+@dataclass
+class BoxLabelled:
+    """Frames with boxes, for detection evaluation and calibration: samples (uint8 images in the
+    spec's input format, each its own size), boxes[i] (k, 4) xyxy in that frame's pixels,
+    classes[i] (k,) indices into label_names."""
+
+    samples: list[Any]
+    boxes: list[np.ndarray]
+    classes: list[np.ndarray]
+    label_names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def rates_for(self, specs: Mapping[str, Any]) -> None:
+        return None  # images: no sample rates
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> BoxLabelled:
+        idx = list(index)
+        return BoxLabelled(
+            [self.samples[i] for i in idx],
+            [self.boxes[i] for i in idx],
+            [self.classes[i] for i in idx],
+            self.label_names,
+        )
+
+
 def _read_image(path: Path) -> np.ndarray:
     import cv2
 

@@ -18,6 +18,7 @@ import torch
 from mmedge.bundle.parity import ParityReport, ParityTolerance, compare
 from mmedge.errors import ExportError, ParityError
 from mmedge.export.data import Labelled
+from mmedge.export.detection_gate import DetectionChecks
 from mmedge.export.signature import Signature
 from mmedge.export.staging import Feeds, StagedFeeds
 from mmedge.runtime.backends.ort import OrtBackend
@@ -155,9 +156,11 @@ class ParityGate:
         gates: Mapping[str, ParityTolerance],
         name: str,
         unsimplified: Path | None = None,
+        detection: DetectionChecks | None = None,
     ) -> None:
         self.signature, self.feeds, self.gates = signature, feeds, dict(gates)
         self.name, self.unsimplified = name, unsimplified
+        self.detection = detection
         self.reference = torch_reference(
             model, feeds.parity, signature.input_names, signature.output_names
         )
@@ -167,6 +170,12 @@ class ParityGate:
         tol = self.gates[candidate.precision]
         got = onnx_outputs(candidate.path, self.feeds.parity)
         candidate.parity = parity_reports(self.reference, got, tol)
+        if self.detection is not None:  # a detection head passes or fails by its boxes
+            for o in self.signature.outputs:
+                if o.kind == "detection_head":
+                    candidate.parity[o.name] = self.detection.parity(
+                        o.name, self.reference[o.name], got[o.name], candidate.precision
+                    )
         for report in candidate.parity.values():
             log.info("%s %s", candidate.file, report.summary())
         if candidate.passed:
@@ -176,7 +185,7 @@ class ParityGate:
         raise ParityError(
             f"{self.name}: {candidate.file} ({candidate.precision}) does not match PyTorch on "
             f"{n} {self.feeds.source} inputs: "
-            + "; ".join(r.summary() for r in failed)
+            + "; ".join(r.summary() + "".join(f" [{n}]" for n in r.notes) for r in failed)
             + f" (gate: atol={tol.atol} + {tol.atol_fraction_of_max} x max|ref| "
             f"rtol={tol.rtol} top1>={tol.min_top1_agreement}"
             f" mean_cos>={tol.min_mean_cosine}){self._blame(candidate)}; no bundle was written",
@@ -196,8 +205,13 @@ class ParityGate:
             "export without --simplify)"
         )
 
-    def accuracy(self, path: Path, labels: np.ndarray) -> float:
-        """Top-1 accuracy of an ONNX file on the staged evaluation inputs."""
+    def accuracy(self, path: Path, labels: Any) -> float:
+        """Top-1 accuracy of an ONNX file on the staged evaluation inputs; for a detection
+        head, mAP@0.5:0.95 (labels: the BoxLabelled evaluation set)."""
+        if self.detection is not None and self.feeds.evaluation is not None:
+            name = next(o.name for o in self.signature.outputs if o.kind == "detection_head")
+            raw = onnx_outputs(path, self.feeds.evaluation)[name]
+            return self.detection.network_map(raw, labels)
         scored = self.signature.scored
         if self.feeds.evaluation is None or scored is None:
             raise ExportError("accuracy needs evaluation data and a logits or probs output")

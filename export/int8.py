@@ -12,8 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mmedge.errors import ExportError, ParityError
 from mmedge.export.gate import Candidate, ParityGate
 from mmedge.export.options import Int8Options
@@ -40,11 +38,13 @@ def int8_candidates(
     gate: ParityGate,
     options: Int8Options,
     fp32_accuracy: float | None,
-    eval_labels: np.ndarray | None,
+    eval_labels: Any,
     progress: bool,
+    float_tail: bool = False,
 ) -> list[Candidate]:
     """The int8 artifacts that passed their gates (the int8-activation one always, or an
-    error)."""
+    error). float_tail: keep the nodes after the last weighted layers in float in every variant
+    (a detection head's decode; recorded as the quantisation report's float_tail)."""
     if gate.feeds.calibration is None:
         raise ExportError("int8 needs calibration data (calibration= / --calib DIR)")
     quantizer = Int8Quantizer(
@@ -54,6 +54,8 @@ def int8_candidates(
         method=options.method,
         progress=progress,
     )
+    if float_tail:
+        quantizer.always_float = quantizer.output_tail()
     evaluate: Callable[[Path], float] | None = None
     if fp32_accuracy is not None and eval_labels is not None:
         labels, baseline = eval_labels, fp32_accuracy
@@ -102,6 +104,7 @@ def int8_candidates(
             **(candidate.qdq or {}),
             "symmetric_weights": True,
             "excluded_nodes": list(excluded),
+            "float_tail": list(quantizer.always_float),
             "sensitivity": [s.to_dict() for s in sensitivity],
             "max_accuracy_drop_pts": options.max_accuracy_drop
             if fp32_accuracy is not None

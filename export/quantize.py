@@ -46,6 +46,7 @@ QUANTIZED_OPS = (
 )
 # The layers worth keeping in float when they are the ones that lose the accuracy.
 SENSITIVITY_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Mul", "Concat")
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 CALIBRATION_BATCH = 32
 
 
@@ -135,6 +136,7 @@ class Int8Quantizer:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.prepared = self.workdir / "prepared.onnx"
+        self.always_float: list[str] = []  # kept in float in every variant (output_tail())
         try:
             from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -151,8 +153,26 @@ class Int8Quantizer:
         """The quantised compute nodes of the prepared model (candidates for staying in float)."""
         graph = onnx.load(str(self.prepared), load_external_data=False).graph
         return [
-            QuantizableNode(n.name, n.op_type) for n in graph.node if n.op_type in SENSITIVITY_OPS
+            QuantizableNode(n.name, n.op_type)
+            for n in graph.node
+            if n.op_type in SENSITIVITY_OPS and n.name not in self.always_float
         ]
+
+    def output_tail(self) -> list[str]:
+        """The nodes between the last weighted layers (Conv, Gemm, MatMul) and the graph outputs
+        of the prepared model: a detector's decode (box arithmetic, sigmoid, and the concat of
+        pixel boxes with 0..1 scores, which no single int8 scale holds)."""
+        graph = onnx.load(str(self.prepared), load_external_data=False).graph
+        producer = {t: n for n in graph.node for t in n.output}
+        tail: list[str] = []
+        stack = [o.name for o in graph.output]
+        while stack:
+            node = producer.get(stack.pop())
+            if node is None or node.name in tail or node.op_type in WEIGHTED_OPS:
+                continue
+            tail.append(node.name)
+            stack.extend(node.input)
+        return tail
 
     def quantize(
         self, out: str | Path, *, activations: str = "int8", exclude: Sequence[str] = ()
@@ -188,7 +208,7 @@ class Int8Quantizer:
                 weight_type=q.QuantType.QInt8,
                 calibrate_method=method,
                 op_types_to_quantize=list(QUANTIZED_OPS),
-                nodes_to_exclude=list(exclude),
+                nodes_to_exclude=[*self.always_float, *exclude],
                 extra_options=extra,
                 **kwargs,
             )

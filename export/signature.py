@@ -13,7 +13,7 @@ import torch
 from mmedge import preprocess as pp
 from mmedge.errors import ExportError
 
-OUTPUT_KINDS = ("logits", "probs", "embedding", "regression")
+OUTPUT_KINDS = ("logits", "probs", "embedding", "regression", "detection_head")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 
 from mmedge.bundle.onnx_scan import scan_onnx
 from mmedge.bundle.writer import write_bundle
-from mmedge.export.data import Labelled, random_samples
+from mmedge.export.data import BoxLabelled, Labelled, random_samples
 from mmedge.export.options import MIN_PARITY_SAMPLES, ParityOptions
 from mmedge.export.signature import ModelInput, Signature
 from mmedge.runtime.model import Model
@@ -63,8 +63,8 @@ def stage_feeds(
     fp32_file: str,
     fp32_path: Path,
     parity: ParityOptions,
-    calibration: Labelled | None,
-    evaluation: Labelled | None,
+    calibration: Labelled | BoxLabelled | None,
+    evaluation: Labelled | BoxLabelled | None,
     int8: bool,
 ) -> StagedFeeds:
     """Writes the provisional bundle under `scratch` and preprocesses the raw data through it
@@ -78,6 +78,7 @@ def stage_feeds(
             "outputs": signature.manifest_outputs(None, scan_onnx(fp32_path).shapes),
             "artifacts": [{"file": fp32_file, "format": "onnx", "precision": "fp32"}],
             "reports": {},
+            "heads": [],  # only preprocessing runs here; the heads are checked with the labels
         },
         {fp32_file: fp32_path},
     )

@@ -82,8 +82,9 @@ def summary(manifest: Mapping[str, Any]) -> str:
     acc = view.report("accuracy")
     lines = [f"bundle {view.name} ({view.modality}, exporter {view.exporter})"]
     if acc:
+        metric = "top-1" if acc.get("metric", "top1") == "top1" else acc["metric"]
         lines.append(
-            f"accuracy: top-1 on {acc['n_samples']} held-out samples through "
+            f"accuracy: {metric} on {acc['n_samples']} held-out samples through "
             "mmedge.Model (ONNX Runtime CPU)"
         )
     lines.append(markdown_table(manifest))

@@ -33,6 +33,7 @@ from mmedge.pipeline import Pipeline
 from mmedge.pipeline.fusion import FusedResult
 from mmedge.preprocess import ImageSpec
 from mmedge.runtime.model import Model, Prediction
+from mmedge.tasks import DetectionHead, Detections
 
 _compat.install()
 
@@ -52,6 +53,8 @@ __all__ = [
     "BackendError",
     "Bundle",
     "BundleError",
+    "DetectionHead",
+    "Detections",
     "ExportError",
     "FusedResult",
     "ImageSpec",

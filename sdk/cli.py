@@ -219,8 +219,30 @@ def _add_export(sub: Any) -> None:
         metavar="fp32,fp16,int8",
         help="artifacts to write (fp32 is always written)",
     )
-    p.add_argument("--calib", metavar="DIR", help="calibration data DIR/<label>/<file> (int8)")
-    p.add_argument("--eval", metavar="DIR", help="labelled evaluation data DIR/<label>/<file>")
+    p.add_argument(
+        "--task",
+        default="classification",
+        choices=["classification", "detection"],
+        help="detection: the output is a detector head (--head), --eval is a COCO folder, "
+        "accuracy is COCO mAP@0.5:0.95 (pycocotools)",
+    )
+    p.add_argument(
+        "--head",
+        metavar="HEAD.json|JSON",
+        help="the detection head's options (mmedge.tasks.DetectionHead fields, e.g. "
+        '\'{"kind": "anchor_free", "score_threshold": 0.25}\'); default: an anchor-free head',
+    )
+    p.add_argument(
+        "--calib",
+        metavar="DIR",
+        help="calibration data DIR/<label>/<file> (int8); detection: any images under DIR",
+    )
+    p.add_argument(
+        "--eval",
+        metavar="DIR",
+        help="labelled evaluation data DIR/<label>/<file>; detection: a COCO folder "
+        "(annotations.json + images)",
+    )
     p.add_argument(
         "--max-accuracy-drop",
         type=float,
