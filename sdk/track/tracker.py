@@ -6,7 +6,9 @@ the tracks still unmatched that were seen in the previous frame (ByteTrack's sec
 keeps tracks through occlusions that lower the score); matching is the minimum-cost assignment
 (Hungarian) of 1 - IoU between predicted and detected boxes of the same class, pairs below
 `match_iou` refused. A track is confirmed after `min_frames` matched frames and removed after
-`lost_frames` frames without a match. Unmatched high-score detections start new tracks.
+`lost_frames` frames without a match. Unmatched detections scoring at least `new_track_score`
+start new tracks, unless they cover a detection matched this frame at IoU >= `duplicate_iou`
+(per-class NMS keeps a 3 and a 5 on the same digit; one object, one track).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Track:
-    """One tracked object: its id, class, filter, and how many frames it was (not) matched."""
+    """One tracked object: its id, the class and label of the detection that started it, its
+    filter, and how many frames it was (not) matched."""
 
     track_id: int
     class_id: int
@@ -57,9 +60,14 @@ class Tracker:
     """Assigns persistent ids to detections frame after frame (see the module docstring).
 
     high_score, low_score: the two detection tiers (0..1). match_iou: least IoU of a matched
-    pair (first pass; the second uses max(match_iou, 0.5), as ByteTrack). min_frames: matched
-    frames before a track is reported. lost_frames: frames a track survives unmatched.
-    class_aware: match only detections of the track's class.
+    pair (first pass; the second uses max(match_iou, 0.5), as ByteTrack). new_track_score: least
+    score of a detection that starts a track (Ultralytics' new_track_thresh). duplicate_iou: a
+    detection overlapping a matched one this much starts none. min_frames: matched frames
+    before a track is reported. lost_frames: frames a track survives unmatched.
+    class_aware: match only detections of the track's class. Off by default, as ByteTrack and
+        Ultralytics' trackers: a detector whose class flickers between frames (a 3 read as a
+        5 now and then) would otherwise start a new track at every flicker; a track reports
+        the class of the detection it matched.
     """
 
     def __init__(
@@ -68,9 +76,11 @@ class Tracker:
         high_score: float = 0.5,
         low_score: float = 0.1,
         match_iou: float = 0.2,
+        new_track_score: float = 0.6,
+        duplicate_iou: float = 0.7,
         min_frames: int = 3,
         lost_frames: int = 30,
-        class_aware: bool = True,
+        class_aware: bool = False,
     ) -> None:
         if not 0.0 <= low_score <= high_score <= 1.0:
             raise ValueError(
@@ -82,6 +92,7 @@ class Tracker:
             )
         self.high_score, self.low_score = high_score, low_score
         self.match_iou = match_iou
+        self.new_track_score, self.duplicate_iou = new_track_score, duplicate_iou
         self.min_frames, self.lost_frames = min_frames, lost_frames
         self.class_aware = class_aware
         self.tracks: list[Track] = []
@@ -138,12 +149,18 @@ class Tracker:
             if i not in matched_tracks:
                 t.misses += 1
         self.tracks = [t for t in self.tracks if t.misses <= self.lost_frames]
-        matched_high = {high[di] for _, di in first}
+        matched = [high[di] for _, di in first] + [low[di] for _, di in second]
+        taken = iou_matrix(boxes, boxes[matched]) if matched else np.zeros((len(boxes), 0))
         for d in high:
-            if d not in matched_high:
-                self._start(boxes[d], int(classes[d]), detections.labels[d])
-                if self.min_frames <= 1:
-                    ids[d] = self.tracks[-1].track_id
+            if d in matched or scores[d] < self.new_track_score:
+                continue
+            if taken.shape[1] and taken[d].max() >= self.duplicate_iou:
+                continue  # another class's box on an object already tracked
+            self._start(boxes[d], int(classes[d]), detections.labels[d])
+            matched.append(d)
+            taken = iou_matrix(boxes, boxes[matched])
+            if self.min_frames <= 1:
+                ids[d] = self.tracks[-1].track_id
         return detections.with_tracks(ids)
 
     def _hit(self, track: Track, box: np.ndarray) -> None:

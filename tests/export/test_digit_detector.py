@@ -62,3 +62,47 @@ def test_found_digits_are_located_in_frame_pixels(held_out) -> None:
     hits = np.array([v for v in ious if v >= 0.5])
     assert n > 80 and len(hits) / n >= 0.8, (len(hits), n)
     assert np.median(hits) >= 0.85, np.median(hits)
+
+
+def test_tracking_digits_moving_over_a_real_clip(data_dir: Path) -> None:
+    """The detector and the tracker over 60 consecutive frames of cup.mp4 with two MNIST test
+    digits sliding across in opposite directions: each keeps one track id (0 switches) once
+    confirmed, though the detector reads the 3 as a 5 or an 8 in a third of the frames; a line
+    across each digit's lane counts exactly that digit's track, once, in its direction."""
+    from mmedge.datasets import load_mnist
+    from mmedge.export.recipes.digit_boxes import clip_frames
+    from mmedge.track import LineCounter, Tracker
+
+    frames = clip_frames("cup.mp4", every=1, root=data_dir)[:60]
+    digits, labels = load_mnist("test", data_dir)
+    pick = [int(np.flatnonzero(labels == 3)[0]), int(np.flatnonzero(labels == 7)[0])]
+    tracker = Tracker(min_frames=3, lost_frames=10)
+    top = LineCounter("top", (320, 40), (320, 150))  # the 3's lane, above the cup
+    bottom = LineCounter("bottom", (320, 320), (320, 420))  # the 7's lane
+    ids: dict[int, list[int]] = {0: [], 1: []}
+    crossings = []
+    with mmedge.Model(mmedge.builtin_bundle("digit_detector")) as model:
+        for t, frame in enumerate(frames):
+            image = frame.astype(np.float32)
+            truth = []
+            for k, (x0, y0) in enumerate(((40 + 8 * t, 60), (560 - 8 * t, 330))):
+                import cv2
+
+                alpha = cv2.resize(digits[pick[k]], (72, 72)) / 255.0
+                region = image[y0 : y0 + 72, x0 : x0 + 72]
+                region[:] = (
+                    region * (1 - alpha[..., None]) + np.array([30, 30, 220]) * alpha[..., None]
+                )
+                truth.append([x0, y0, x0 + 72, y0 + 72])
+            tracked = tracker.update(model.predict(np.clip(image, 0, 255).astype(np.uint8)))
+            crossings += top.update(tracker) + bottom.update(tracker)
+            for k, box in enumerate(truth):  # the tracked detections on this digit
+                over = iou_matrix(np.array([box], np.float32), tracked.xyxy)[0] >= 0.3
+                on_it = {int(i) for i in tracked.track_ids[over] if i >= 0}
+                assert len(on_it) <= 1, (t, on_it)  # never two tracks on one digit
+                ids[k].extend(on_it)
+    assert all(len(v) >= 50 for v in ids.values()), {k: len(v) for k, v in ids.items()}
+    assert all(len(set(v)) == 1 for v in ids.values()), ids
+    assert ids[0][0] != ids[1][0]
+    assert top.counts == {+1: 1, -1: 0} and bottom.counts == {+1: 0, -1: 1}, crossings
+    assert {e.track_id for e in crossings} == {ids[0][0], ids[1][0]}
