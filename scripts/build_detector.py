@@ -17,9 +17,48 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def markdown(
+    payload: dict[str, Any],
+    accuracy: dict[str, Any],
+    parity: dict[str, list[str]],
+    reference: dict[str, float],
+) -> list[str]:
+    """The results table, one row per artifact."""
+    import common
+
+    data = payload["data"]
+    train_seconds = payload["train_seconds"]
+    lines = [
+        "# Zoo detector on the held-out clip",
+        "",
+        f"TinyDetector trained on {data['train_images']} composited frames "
+        f"({payload['epochs']} epochs, "
+        f"{train_seconds or 0:.0f} s on {common.machine()['cpus']} CPUs); evaluated on "
+        f"{data['eval_images']} frames of cup.mp4 with MNIST test digits "
+        f"({payload['data']['eval_boxes']} boxes) through mmedge.Model, mAP by pycocotools. "
+        "Command: `python scripts/build_detector.py`.",
+        "",
+        "| artifact | mAP@0.5:0.95 | mAP@0.5 | box parity vs PyTorch |",
+        "|---|---:|---:|---|",
+    ]
+    for file, value in accuracy["artifacts"].items():
+        lines.append(
+            f"| {file} | {value:.4f} | {accuracy['map50'][file]:.4f} | "
+            f"{'; '.join(parity.get(file, []))} |"
+        )
+    lines += [
+        "",
+        f"PyTorch fp32 in network pixels: mAP@0.5:0.95 {reference['map50_95']:.4f}, "
+        f"mAP@0.5 {reference['map50']:.4f}.",
+        "",
+    ]
+    return lines
 
 
 def main() -> int:
@@ -87,29 +126,7 @@ def main() -> int:
         "map50": accuracy["map50"],
         "box_parity": parity,
     }
-    lines = [
-        "# Zoo detector on the held-out clip",
-        "",
-        f"TinyDetector trained on {args.train_images} composited frames ({args.epochs} epochs, "
-        f"{train_seconds or 0:.0f} s on {common.machine()['cpus']} CPUs); evaluated on "
-        f"{args.eval_images} frames of cup.mp4 with MNIST test digits "
-        f"({payload['data']['eval_boxes']} boxes) through mmedge.Model, mAP by pycocotools. "
-        "Command: `python scripts/build_detector.py`.",
-        "",
-        "| artifact | mAP@0.5:0.95 | mAP@0.5 | box parity vs PyTorch |",
-        "|---|---:|---:|---|",
-    ]
-    for file, value in accuracy["artifacts"].items():
-        lines.append(
-            f"| {file} | {value:.4f} | {accuracy['map50'][file]:.4f} | "
-            f"{'; '.join(parity.get(file, []))} |"
-        )
-    lines += [
-        "",
-        f"PyTorch fp32 in network pixels: mAP@0.5:0.95 {reference['map50_95']:.4f}, "
-        f"mAP@0.5 {reference['map50']:.4f}.",
-        "",
-    ]
+    lines = markdown(payload, accuracy, parity, reference)
     folder = common.write_results("detector", common.machine_tag(), payload, "\n".join(lines))
     print(summary(manifest))
     print("\n".join(lines))

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from mmedge.cli_export import add_export
 from mmedge.errors import MMEdgeError
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -48,6 +49,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     report = info.collect()
     print(json.dumps(report, indent=2) if args.json else info.format_report(report))
     return EXIT_OK
+
+
+def _add_export(sub: Any) -> None:
+    add_export(sub, _cmd_export)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -170,111 +175,6 @@ def _add_info(sub: Any) -> None:
     p = sub.add_parser("info", help="this machine, this build, the available backends")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_info)
-
-
-def _add_export(sub: Any) -> None:
-    """`mmedge export` (handed to mmedge.export.cli)."""
-    p = sub.add_parser("export", help="export a PyTorch model to a checked bundle")
-    p.add_argument(
-        "factory",
-        metavar="MODULE:FUNCTION",
-        help="a function returning the nn.Module (package.module:fn or path/file.py:fn)",
-    )
-    p.add_argument(
-        "--weights", required=True, help="state_dict file (loaded with weights_only=True)"
-    )
-    p.add_argument("-o", "--out", required=True, help="NAME.mmb (directory) or NAME.mmb.tar")
-    p.add_argument("--name", help="bundle name (default: from --out)")
-    p.add_argument(
-        "--preprocess",
-        metavar="SPEC.json|PRESET",
-        help="the input's preprocessing: a JSON spec (image, audio or video; as "
-        "ImageSpec/AudioSpec/VideoSpec.to_dict() write it) or a preset: mnist, imagenet-224, "
-        "yolo-640, fsdd-mfcc, fsdd-logmel, kaldi-mfcc-16k, kinetics-112",
-    )
-    p.add_argument(
-        "--input-shape", help="one sample's input shape, e.g. C,H,W (default: from --preprocess)"
-    )
-    p.add_argument("--input-name", help="name of the preprocessed input (default by modality)")
-    p.add_argument(
-        "--input",
-        action="append",
-        metavar="NAME=D1,D2",
-        help="a tensor input without preprocessing (repeat for several), e.g. the "
-        "embeddings a fusion head takes",
-    )
-    p.add_argument(
-        "--outputs",
-        default="logits",
-        metavar="NAME[:KIND],...",
-        help="the model's outputs in order, kinds logits|probs|embedding|regression "
-        "(default: logits)",
-    )
-    p.add_argument("--labels", help="text file with one label per line")
-    modalities = ["image", "audio", "video", "fusion", "multimodal"]
-    p.add_argument("--modality", choices=modalities, help="default: the --preprocess spec's kind")
-    p.add_argument(
-        "--precision",
-        default="fp32",
-        metavar="fp32,fp16,int8",
-        help="artifacts to write (fp32 is always written)",
-    )
-    p.add_argument(
-        "--task",
-        default="classification",
-        choices=["classification", "detection"],
-        help="detection: the output is a detector head (--head), --eval is a COCO folder, "
-        "accuracy is COCO mAP@0.5:0.95 (pycocotools)",
-    )
-    p.add_argument(
-        "--head",
-        metavar="HEAD.json|JSON",
-        help="the detection head's options (mmedge.tasks.DetectionHead fields, e.g. "
-        '\'{"kind": "anchor_free", "score_threshold": 0.25}\'); default: an anchor-free head',
-    )
-    p.add_argument(
-        "--calib",
-        metavar="DIR",
-        help="calibration data DIR/<label>/<file> (int8); detection: any images under DIR",
-    )
-    p.add_argument(
-        "--eval",
-        metavar="DIR",
-        help="labelled evaluation data DIR/<label>/<file>; detection: a COCO folder "
-        "(annotations.json + images)",
-    )
-    p.add_argument(
-        "--max-accuracy-drop",
-        type=float,
-        default=1.0,
-        metavar="PTS",
-        help="int8 may lose at most this many top-1 points vs fp32 (default 1.0)",
-    )
-    p.add_argument(
-        "--calibration-method", default="minmax", choices=["minmax", "entropy", "percentile"]
-    )
-    p.add_argument(
-        "--max-float-layers",
-        type=int,
-        default=None,
-        metavar="N",
-        help="keep at most N layers in float to meet the accuracy bound",
-    )
-    p.add_argument(
-        "--no-int8-cpu-variant",
-        action="store_true",
-        help="skip the uint8-activation int8 artifact (the fast one on x86 CPUs)",
-    )
-    p.add_argument(
-        "--simplify",
-        action="store_true",
-        help="simplify the graph with onnxslim (parity re-checked)",
-    )
-    p.add_argument("--opset", type=int, default=18)
-    p.add_argument("--exporter", default="auto", choices=["auto", "dynamo", "torchscript"])
-    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_cmd_export)
 
 
 def _add_validate(sub: Any) -> None:

@@ -27,6 +27,13 @@ ROOT = Path(__file__).resolve().parents[2]
 MMEDGE = Path(sys.executable).with_name("mmedge")
 
 
+def _default_sigint() -> None:
+    """A child started from a shell's background job inherits SIGINT ignored (POSIX), and
+    Python then installs no KeyboardInterrupt handler: give the child the default, so the
+    signal tests do not depend on how pytest was started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _python(code: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
     """Runs code in a fresh interpreter; a hang fails the test (TimeoutExpired)."""
     return subprocess.run(
@@ -35,6 +42,7 @@ def _python(code: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=timeout_s,
         cwd=ROOT,
+        preexec_fn=_default_sigint,
     )
 
 
@@ -66,6 +74,7 @@ def test_a_signal_stops_the_demo_cleanly(sig: signal.Signals, code: int) -> None
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_default_sigint,
         )
         time.sleep(delay_s)
         proc.send_signal(sig)
