@@ -8,6 +8,7 @@ UYVY), `(x * scale - mean) / std`, HWC -> NCHW, float32 or float16.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -149,6 +150,7 @@ def run_cpu(
     fmt, planes = source_planes(frame, spec, what)
     height, width = planes[0].shape[:2]
     weight, bias, pad = kernel_arguments(spec)
+    roi, window = kernel_geometry(spec, width, height)
     try:
         C.resize_normalize(
             fmt,
@@ -157,14 +159,23 @@ def run_cpu(
             weight,
             bias,
             pad,
-            spec.resize_region(width, height),
+            roi,
             spec.interpolation,
             fill_border,
-            window=spec.resize_window(width, height),
-            yuv=kernel_yuv(spec),
+            window,
+            kernel_yuv(spec),
         )
     except ValueError as exc:  # the kernel's own argument check
         raise PreprocessError(f"{what}: {exc}") from exc
+
+
+@lru_cache(maxsize=256)
+def kernel_geometry(
+    spec: ImageSpec, width: int, height: int
+) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+    """(resize region, resize window) of a width x height px frame, cached: a camera sends
+    one frame size, and the letterbox arithmetic costs ~2 us a frame."""
+    return spec.resize_region(width, height), spec.resize_window(width, height)
 
 
 def frame_size(img: Any, spec: ImageSpec) -> tuple[int, int]:
