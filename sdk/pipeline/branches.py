@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import time
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,9 +20,12 @@ from mmedge import preprocess as pp
 from mmedge.errors import MMEdgeError
 from mmedge.pipeline.results import ModalityResult
 from mmedge.pipeline.telemetry import Telemetry
+from mmedge.runtime.detection import predict_detections
 from mmedge.runtime.model import Model, softmax
 from mmedge.sources.base import AudioChunk, Source, VideoFrame
 from mmedge.sources.queues import BoundedQueue
+from mmedge.tasks.detections import Detections
+from mmedge.track.tracker import Tracker
 
 
 class Modality:
@@ -49,6 +53,7 @@ class Modality:
         self.spec: pp.Spec | None = model.spec if model is not None else None
         self.queue = BoundedQueue(queue_size, drop_oldest=source.live)
         self.raw_spec: pp.Spec | None = None  # the model-level bundle's spec for raw windows
+        self.tracker: Tracker | None = None  # a detection modality's, when it tracks
 
     @property
     def fed_spec(self) -> pp.Spec | None:
@@ -104,14 +109,42 @@ class Branch:
         )
 
 
+def class_presence(found: Detections, classes: int) -> np.ndarray:
+    """Each class's best box score, normalised to sum 1 (uniform without boxes): a detection
+    modality's evidence for late fusion with classifiers over the same labels."""
+    best = np.zeros(classes, np.float32)
+    np.maximum.at(
+        best, found.class_ids[found.class_ids < classes], found.scores[found.class_ids < classes]
+    )
+    total = float(best.sum())
+    return best / total if total > 0 else np.full(classes, 1.0 / max(classes, 1), np.float32)
+
+
 class FrameBranch(Branch):
-    """An image model on every every_n-th frame, or every every_n-th raw frame."""
+    """An image model on every every_n-th frame, or every every_n-th raw frame; a detection
+    bundle's boxes with the frame's time, through the modality's tracker when it has one."""
 
     source_kind = "video"
 
     def __init__(self, m: Modality, telemetry: Telemetry) -> None:
         super().__init__(m, telemetry)
         self.frames_seen = 0
+
+    def _detect(self, frame: VideoFrame, span: tuple[float, float]) -> ModalityResult:
+        model = self.m.model
+        assert model is not None
+        found = predict_detections(model, [frame.image])[0]
+        self.telemetry.record(self.m.name, "preprocess", found.preprocess_ms)
+        self.telemetry.record(self.m.name, "infer", found.infer_ms)
+        self.telemetry.record(self.m.name, "postprocess", found.postprocess_ms)
+        self.busy_ms += found.latency_ms
+        found = replace(found, t_s=frame.t_s, stream=self.m.name, outputs={})
+        if self.m.tracker is not None:
+            found = self.m.tracker.update(found)
+        probs = class_presence(found, len(model.labels))
+        return ModalityResult(
+            self.m.name, *span, probs=probs, arrived=frame.arrived, detections=found
+        )
 
     def feed(self, item: VideoFrame | AudioChunk) -> list[ModalityResult]:
         frame = item
@@ -122,6 +155,8 @@ class FrameBranch(Branch):
         span = (frame.t_s, frame.t_end_s)
         if self.m.model is None:
             return [ModalityResult(self.m.name, *span, raw=frame.image, arrived=frame.arrived)]
+        if self.m.model.heads:
+            return [self._detect(frame, span)]
         return [self._infer(frame.image, span, frame.arrived)]
 
 

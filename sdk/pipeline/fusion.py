@@ -370,6 +370,7 @@ def assemble(
         missing=[n for n in modalities if n not in chosen],
         latency_ms=(now - newest) * 1e3,
         note=fused.note,
+        detections={n: r.detections for n, r in chosen.items() if r.detections is not None},
     )
 
 

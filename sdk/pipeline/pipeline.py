@@ -52,6 +52,7 @@ from mmedge.pipeline.workers import Workers
 from mmedge.runtime.model import Model
 from mmedge.sources.base import Source
 from mmedge.sources.queues import CLOSED, BoundedQueue
+from mmedge.track.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +93,17 @@ class Pipeline:
         window_s: float | None = None,
         hop_s: float | None = None,
         every_n: int = 1,
+        track: bool | Tracker = False,
         **model_options: Any,
     ) -> Pipeline:
         """Adds a modality: `source` feeds `bundle` (a path, Bundle or Model). Without a bundle
         the modality only supplies aligned raw inputs to a model-level fusion bundle.
         weight: its late-fusion weight. window_s/hop_s: audio window and step, s (default: the
         spec's analysis window and half of it). every_n: run an image model on every n-th
-        frame. model_options: for Model() (backend, precision, intra_op_threads, ...)."""
+        frame. track: for a detection bundle, track its boxes (True: mmedge.track.Tracker()
+        with its defaults, or a Tracker); FusedResult.detections[name] carries them with the
+        frame's source time. model_options: for Model() (backend, precision,
+        intra_op_threads, ...)."""
         if self._started:
             raise MMEdgeError("add() after start()")
         if name in self._modalities:
@@ -118,9 +123,15 @@ class Pipeline:
             self._owned.append(model)
         if model is not None:
             self._check_fits(name, source, model)
-        self._modalities[name] = Modality(
-            name, source, model, weight, window_s, hop_s, every_n, self.queue_size
-        )
+        modality = Modality(name, source, model, weight, window_s, hop_s, every_n, self.queue_size)
+        if track:
+            if model is None or not model.heads:
+                if model in self._owned:
+                    self._owned.remove(model)
+                    model.close()
+                raise MMEdgeError(f"{name}: track= needs a detection bundle")
+            modality.tracker = track if isinstance(track, Tracker) else Tracker()
+        self._modalities[name] = modality
         return self
 
     def _check_fits(self, name: str, source: Source, model: Model) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from mmedge.tasks.detections import Detections
+
 
 @dataclass
 class ModalityResult:
@@ -19,6 +21,9 @@ class ModalityResult:
     (None in raw mode); embedding: the model's embedding output when it has one; raw: the
     window itself when the modality only feeds a model-level bundle. arrived: time.monotonic()
     when the newest source item of the window arrived (end-to-end latency starts there).
+    detections: a detection modality's boxes of its frame (source time t_s = t_start_s,
+    stream = the modality's name, track ids when the modality tracks); its probs are then the
+    class presence: each class's best box score, normalised.
     """
 
     modality: str
@@ -30,6 +35,7 @@ class ModalityResult:
     sample_rate_hz: int | None = None
     arrived: float = 0.0
     outputs: Mapping[str, np.ndarray] = field(default_factory=dict)
+    detections: Detections | None = None
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,11 @@ class FusedResult:
     missing: list[str]
     latency_ms: float
     note: str = ""
+    detections: Mapping[str, Detections] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "detections": {name: d.to_dict() for name, d in self.detections.items()},
             "t_s": self.t_s,
             "label": self.label,
             "score": self.score,
