@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmedge.errors import ExportError
+from mmedge.track import iou_matrix
 
 
 def coco_map(
@@ -86,17 +87,6 @@ class BoxParity:
         )
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU of xyxy boxes."""
-    a, b = a[:, None], b[None]
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = w * h
-    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
-    union = area(a) + area(b) - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
 def box_parity(
     reference: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
     candidate: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
@@ -107,7 +97,7 @@ def box_parity(
         n_ref += len(rb)
         n_cand += len(cb)
         iou = (
-            _iou(np.asarray(rb, np.float64), np.asarray(cb, np.float64))
+            iou_matrix(np.asarray(rb), np.asarray(cb))
             if len(rb) and len(cb)
             else np.zeros((len(rb), len(cb)))
         )

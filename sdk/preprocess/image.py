@@ -227,9 +227,8 @@ def image_batch(images: Sequence[Any] | np.ndarray, spec: ImageSpec, out: Any = 
     n = len(images)
     if n == 0:
         raise PreprocessError("image_batch needs at least one image")
-    if spec.letterbox_auto:
-        return _auto_batch(images, spec, out)
-    shape = (n, *spec.output_shape)
+    chw = _auto_batch_shape(images, spec) if spec.letterbox_auto else spec.output_shape
+    shape = (n, *chw)
     if out is None:
         out = np.empty(shape, dtype=spec.dtype)
     else:
@@ -239,20 +238,13 @@ def image_batch(images: Sequence[Any] | np.ndarray, spec: ImageSpec, out: Any = 
     return out
 
 
-def _auto_batch(images: Sequence[Any] | np.ndarray, spec: ImageSpec, out: Any) -> np.ndarray:
-    """letterbox_auto: every frame must give the same tensor size to share one batch."""
+def _auto_batch_shape(images: Sequence[Any] | np.ndarray, spec: ImageSpec) -> tuple[int, ...]:
+    """letterbox_auto: (C, H, W) that every frame must give to share one batch."""
     sizes = {spec.tensor_size(*frame_size(images[i], spec)) for i in range(len(images))}
     if len(sizes) != 1:
         raise PreprocessError(
             f"letterbox_auto gives these frames different tensor sizes {sorted(sizes)} (px): "
             "batch frames of one aspect ratio"
         )
-    (tw, th), n = sizes.pop(), len(images)
-    shape = (n, spec.channels, th, tw)
-    if out is None:
-        out = np.empty(shape, dtype=spec.dtype)
-    else:
-        _check_out(out, shape, spec)
-    for i in range(n):
-        run_cpu(images[i], spec, out[i], what=f"image {i}")
-    return out
+    tw, th = sizes.pop()
+    return (spec.channels, th, tw)
