@@ -13,19 +13,9 @@ import numpy as np
 from tqdm import tqdm
 
 from mmedge.errors import ExportError
-from mmedge.export.data import IMAGE_SUFFIXES, BoxLabelled, _read_image
+from mmedge.export.data import IMAGE_SUFFIXES, BoxLabelled, _read_image, image_as
 
 ANNOTATIONS = "annotations.json"
-
-
-def _as_format(img: np.ndarray, image_format: str) -> np.ndarray:
-    import cv2
-
-    if image_format == "GRAY" and img.ndim == 3:
-        return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-    if image_format == "RGB" and img.ndim == 3:
-        return np.ascontiguousarray(img[:, :, ::-1])
-    return img
 
 
 def read_coco(
@@ -61,7 +51,7 @@ def read_coco(
             raise ExportError(f"{what}: image {file} listed in {index} is missing")
         anns = per_image.get(image["id"], [])
         xywh = np.array([a["bbox"] for a in anns], np.float32).reshape(-1, 4)
-        out.samples.append(_as_format(_read_image(file), image_format))
+        out.samples.append(image_as(_read_image(file), image_format))
         out.boxes.append(np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1))
         out.classes.append(np.array([class_of[a["category_id"]] for a in anns], np.int64))
     if not out.samples:
@@ -79,7 +69,7 @@ def read_images(
     files = sorted(f for f in root.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ExportError(f"{what} folder {root} holds no images")
-    samples = [_as_format(_read_image(f), image_format) for f in files]
+    samples = [image_as(_read_image(f), image_format) for f in files]
     empty = [np.zeros((0, 4), np.float32) for _ in files]
     return BoxLabelled(samples, empty, [np.zeros(0, np.int64) for _ in files], [])
 

@@ -83,6 +83,22 @@ class BoxLabelled:
         )
 
 
+def image_as(img: np.ndarray, image_format: str) -> np.ndarray:
+    """A decoded image (BGR, or grey) in the spec's input format: GRAY, RGB or BGR (the
+    formats an image file can give; camera formats come from cameras, not files)."""
+    import cv2
+
+    if img.ndim == 2:
+        return img if image_format == "GRAY" else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.shape[2] == 4:  # a PNG with alpha
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    if image_format == "GRAY":
+        return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    if image_format == "RGB":
+        return np.ascontiguousarray(img[:, :, ::-1])
+    return img
+
+
 def _read_image(path: Path) -> np.ndarray:
     import cv2
 
@@ -157,12 +173,7 @@ def read_folder(
     samples, ys, rates = [], [], []
     for f, y in tqdm(files, desc=f"read {what}", unit="file", leave=False):
         if modality == "image":
-            img = _read_image(f)
-            if image_format == "GRAY" and img.ndim == 3:
-                import cv2
-
-                img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-            samples.append(img)
+            samples.append(image_as(_read_image(f), image_format))
         elif modality == "audio":
             x, rate = _read_audio(f)
             samples.append(x)
