@@ -70,33 +70,34 @@ def colour_matrix(input_format: str, output_format: str) -> np.ndarray:
     return m
 
 
-def yuv_coefficients(matrix: str, value_range: str) -> list[float]:
+@lru_cache(maxsize=8)
+def yuv_coefficients(matrix: str, value_range: str) -> tuple[float, ...]:
     """(y_offset, y_scale, vr, ug, vg, ub) of the kernel's YUV -> RGB (pixel.h YuvMatrix), in
     0..255 units: R = max(Y - y_offset, 0) * y_scale + vr * (V - 128), G = ... + ug * (U - 128)
     + vg * (V - 128), B = ... + ub * (U - 128). BT.601 limited range is OpenCV's fixed-point set
     (cv::cvtColor's ITUR_BT_601_* / 2^20); the others follow from Kr and Kb of the standard."""
     if (matrix, value_range) == ("bt601", "limited"):
-        return [16.0, *(c / 2.0**20 for c in (1220542, 1673527, -409993, -852492, 2116026))]
+        return (16.0, *(c / 2.0**20 for c in (1220542, 1673527, -409993, -852492, 2116026)))
     kr, kb = YUV_MATRICES[matrix]
     kg = 1.0 - kr - kb
     y_offset, y_scale, c_scale = (
         (16.0, 255 / 219, 255 / 224) if value_range == "limited" else (0.0, 1.0, 1.0)
     )
-    return [
+    return (
         y_offset,
         y_scale,
         2 * (1 - kr) * c_scale,
         -2 * kb * (1 - kb) / kg * c_scale,
         -2 * kr * (1 - kr) / kg * c_scale,
         2 * (1 - kb) * c_scale,
-    ]
+    )
 
 
-def kernel_yuv(spec: ImageSpec) -> list[float]:
-    """The kernel's YUV -> RGB coefficients for a YUV spec; [] (the kernel's default) else."""
+def kernel_yuv(spec: ImageSpec) -> tuple[float, ...]:
+    """The kernel's YUV -> RGB coefficients for a YUV spec; () (the kernel's default) else."""
     if spec.input_format in YUV_FORMATS:
         return yuv_coefficients(spec.yuv_matrix, spec.yuv_range)
-    return []
+    return ()
 
 
 @lru_cache(maxsize=256)
