@@ -56,18 +56,6 @@ class Detections:
     def __len__(self) -> int:
         return len(self.scores)
 
-    @classmethod
-    def empty(cls, frame_size: tuple[int, int], **kwargs: Any) -> Detections:
-        """No detections: arrays of length 0 with the right dtypes."""
-        return cls(
-            np.zeros((0, 4), np.float32),
-            np.zeros(0, np.float32),
-            np.zeros(0, np.int32),
-            (),
-            frame_size,
-            **kwargs,
-        )
-
     def with_tracks(self, track_ids: np.ndarray) -> Detections:
         """A copy carrying a tracker's ids."""
         return replace(self, track_ids=np.asarray(track_ids, dtype=np.int64))
