@@ -124,6 +124,19 @@ def _cmd_build_engine(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.task == "detection":
+        from mmedge import demo_detection
+
+        others = [f for f in ("audio", "media", "camera", "mic", "plot") if getattr(args, f)]
+        if others:
+            raise MMEdgeError(f"--task detection takes --video, not --{others[0]}")
+        return demo_detection.run(
+            video=args.video,
+            out=args.out,
+            seconds=args.seconds or 10.0,
+            backend=args.backend,
+            as_json=args.json,
+        )
     from mmedge import demo
 
     return demo.run(
@@ -132,7 +145,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         media=args.media,
         camera=args.camera,
         mic=args.mic,
-        seconds=args.seconds,
+        seconds=args.seconds or 12.0,
         backend=args.backend,
         as_json=args.json,
         plot=args.plot,
@@ -223,9 +236,26 @@ def _add_demo(sub: Any) -> None:
     """`mmedge demo`."""
     p = sub.add_parser(
         "demo",
-        help="the fused image + video + audio pipeline on a synthetic scene (or your media)",
+        help="the fused image + video + audio pipeline on a synthetic scene (or your media); "
+        "--task detection: the tracked digit detector, written as an annotated video",
     )
-    p.add_argument("--video", metavar="FILE", help="a video file instead of the scene's video")
+    p.add_argument(
+        "--task",
+        choices=("fusion", "detection"),
+        default="fusion",
+        help="fusion (default) or detection",
+    )
+    p.add_argument(
+        "--out",
+        metavar="MP4",
+        default="mmedge-detections.mp4",
+        help="--task detection: where the annotated video goes",
+    )
+    p.add_argument(
+        "--video",
+        metavar="FILE",
+        help="a video file instead of the scene's video (--task detection: the background)",
+    )
     p.add_argument("--audio", metavar="FILE", help="an audio file instead of the scene's audio")
     p.add_argument("--media", metavar="FILE", help="one file with video and audio tracks")
     p.add_argument("--camera", metavar="N", help="a camera index or GStreamer pipeline")
@@ -233,8 +263,7 @@ def _add_demo(sub: Any) -> None:
     p.add_argument(
         "--seconds",
         type=float,
-        default=12.0,
-        help="scene length, or how long to run live sources (s)",
+        help="scene length (s; 12, detection 10), or how long to run live sources",
     )
     p.add_argument("--backend", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON")

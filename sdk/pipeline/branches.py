@@ -25,7 +25,10 @@ from mmedge.runtime.model import Model, softmax
 from mmedge.sources.base import AudioChunk, Source, VideoFrame
 from mmedge.sources.queues import BoundedQueue
 from mmedge.tasks.detections import Detections
+from mmedge.track.events import LineCounter, Region
 from mmedge.track.tracker import Tracker
+
+TrackCounter = LineCounter | Region
 
 
 class Modality:
@@ -54,6 +57,8 @@ class Modality:
         self.queue = BoundedQueue(queue_size, drop_oldest=source.live)
         self.raw_spec: pp.Spec | None = None  # the model-level bundle's spec for raw windows
         self.tracker: Tracker | None = None  # a detection modality's, when it tracks
+        self.counters: list[TrackCounter] = []  # LineCounter / Region over its tracker
+        self.rescore = 1.0  # strength of the classifiers' class evidence on its box scores
 
     @property
     def fed_spec(self) -> pp.Spec | None:
@@ -139,11 +144,19 @@ class FrameBranch(Branch):
         self.telemetry.record(self.m.name, "postprocess", found.postprocess_ms)
         self.busy_ms += found.latency_ms
         found = replace(found, t_s=frame.t_s, stream=self.m.name, outputs={})
+        events = []
         if self.m.tracker is not None:
             found = self.m.tracker.update(found)
+            for counter in self.m.counters:
+                events += counter.update(self.m.tracker)
         probs = class_presence(found, len(model.labels))
         return ModalityResult(
-            self.m.name, *span, probs=probs, arrived=frame.arrived, detections=found
+            self.m.name,
+            *span,
+            probs=probs,
+            arrived=frame.arrived,
+            detections=found,
+            events=events,
         )
 
     def feed(self, item: VideoFrame | AudioChunk) -> list[ModalityResult]:

@@ -29,6 +29,7 @@ import numpy as np
 
 from mmedge.bundle import Bundle
 from mmedge.errors import MMEdgeError
+from mmedge.pipeline.detection_fusion import rescored_detections
 from mmedge.pipeline.results import Contribution, FusedResult, ModalityResult
 from mmedge.pipeline.scheduler import Aligner
 from mmedge.runtime.model import Model, softmax
@@ -371,6 +372,8 @@ def assemble(
         latency_ms=(now - newest) * 1e3,
         note=fused.note,
         detections={n: r.detections for n, r in chosen.items() if r.detections is not None},
+        rescored=rescored_detections(chosen, modalities, fused.weights),
+        events={n: r.events for n, r in chosen.items() if r.detections is not None},
     )
 
 

@@ -31,7 +31,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from mmedge.pipeline.workers import Workers
 from mmedge.runtime.model import Model
 from mmedge.sources.base import Source
 from mmedge.sources.queues import CLOSED, BoundedQueue
+from mmedge.track.events import LineCounter, Region
 from mmedge.track.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ class Pipeline:
         hop_s: float | None = None,
         every_n: int = 1,
         track: bool | Tracker = False,
+        counters: Sequence[LineCounter | Region] = (),
+        rescore: float = 1.0,
         **model_options: Any,
     ) -> Pipeline:
         """Adds a modality: `source` feeds `bundle` (a path, Bundle or Model). Without a bundle
@@ -102,7 +105,10 @@ class Pipeline:
         spec's analysis window and half of it). every_n: run an image model on every n-th
         frame. track: for a detection bundle, track its boxes (True: mmedge.track.Tracker()
         with its defaults, or a Tracker); FusedResult.detections[name] carries them with the
-        frame's source time. model_options: for Model() (backend, precision,
+        frame's source time. counters: LineCounters and Regions over its tracks (their events
+        in FusedResult.events[name]). rescore: how strongly the classifier modalities' class
+        evidence re-scores its boxes (FusedResult.rescored; mmedge.pipeline.detection_fusion;
+        0: not at all). model_options: for Model() (backend, precision,
         intra_op_threads, ...)."""
         if self._started:
             raise MMEdgeError("add() after start()")
@@ -131,6 +137,11 @@ class Pipeline:
                     model.close()
                 raise MMEdgeError(f"{name}: track= needs a detection bundle")
             modality.tracker = track if isinstance(track, Tracker) else Tracker()
+        if counters and modality.tracker is None:
+            raise MMEdgeError(f"{name}: counters= count tracks: add track=True")
+        if not rescore >= 0:
+            raise MMEdgeError(f"{name}: rescore must be >= 0, got {rescore}")
+        modality.counters, modality.rescore = list(counters), float(rescore)
         self._modalities[name] = modality
         return self
 

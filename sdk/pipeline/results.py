@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from mmedge.tasks.detections import Detections
+from mmedge.track.events import TrackEvent
 
 
 @dataclass
@@ -23,7 +24,8 @@ class ModalityResult:
     when the newest source item of the window arrived (end-to-end latency starts there).
     detections: a detection modality's boxes of its frame (source time t_s = t_start_s,
     stream = the modality's name, track ids when the modality tracks); its probs are then the
-    class presence: each class's best box score, normalised.
+    class presence: each class's best box score, normalised. events: what the modality's
+    track counters (LineCounter, Region) reported at this frame.
     """
 
     modality: str
@@ -36,6 +38,7 @@ class ModalityResult:
     arrived: float = 0.0
     outputs: Mapping[str, np.ndarray] = field(default_factory=dict)
     detections: Detections | None = None
+    events: list[TrackEvent] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,13 @@ class Contribution:
 
 @dataclass(frozen=True)
 class FusedResult:
-    """The fused answer at trigger time t_s (source time, s)."""
+    """The fused answer at trigger time t_s (source time, s).
+
+    detections: each detection modality's boxes of its chosen frame, its own scores.
+    rescored: the same boxes with scores re-scored by the classifier modalities' class evidence
+        (mmedge.pipeline.detection_fusion), where there was some.
+    events: each detection modality's track events (line crossings, regions) at that frame.
+    """
 
     t_s: float
     label: str
@@ -68,10 +77,14 @@ class FusedResult:
     latency_ms: float
     note: str = ""
     detections: Mapping[str, Detections] = field(default_factory=dict)
+    rescored: Mapping[str, Detections] = field(default_factory=dict)
+    events: Mapping[str, list[TrackEvent]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "detections": {name: d.to_dict() for name, d in self.detections.items()},
+            "rescored": {name: d.to_dict() for name, d in self.rescored.items()},
+            "events": {name: [e.__dict__ for e in ev] for name, ev in self.events.items()},
             "t_s": self.t_s,
             "label": self.label,
             "score": self.score,

@@ -13,7 +13,7 @@ import pytest
 import mmedge
 from mmedge.datasets import load_mnist
 from mmedge.sources import VideoFile
-from mmedge.track import iou_matrix
+from mmedge.track import LineCounter, iou_matrix
 
 cv2 = pytest.importorskip("cv2")
 
@@ -68,6 +68,14 @@ def test_detections_flow_through_the_pipeline(digits_clip: Path) -> None:
                 ids[k] |= {int(i) for i in d.track_ids[over >= 0.3] if i >= 0}
     assert all(len(v) == 1 for v in ids.values()) and ids[0] != ids[1], ids
     assert "detections" in results[-1].to_dict()
+
+
+def test_counters_need_a_tracker(digits_clip: Path) -> None:
+    door = LineCounter("door", (320, 0), (320, 480))
+    with pytest.raises(mmedge.MMEdgeError, match="counters= count tracks: add track=True"):
+        mmedge.Pipeline().add(
+            "cam", VideoFile(digits_clip), mmedge.builtin_bundle("digit_detector"), counters=[door]
+        )
 
 
 def test_track_needs_a_detection_bundle(digits_clip: Path) -> None:
