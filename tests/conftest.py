@@ -50,6 +50,21 @@ def fsdd_cnn_weights(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     return path
 
 
+@pytest.fixture(scope="session")
+def small_detector(data_dir: Path):
+    """(model, calibration, evaluation): the zoo detector after 3 epochs on 800 composited
+    images (~30 s; trained once per session), 64 calibration and 120 held-out images."""
+    pytest.importorskip("torch")
+    from mmedge.export.recipes.detection import train_detector
+    from mmedge.export.recipes.digit_boxes import make_split
+
+    train = make_split("train", 800, seed=3, root=data_dir)
+    evaluation = make_split("eval", 120, seed=3, root=data_dir)
+    calibration = make_split("train", 64, seed=4, root=data_dir)
+    model, _ = train_detector(train, epochs=3, seed=0, progress=False)
+    return model, calibration, evaluation
+
+
 def cuda_available() -> bool:
     import mmedge.preprocess.cuda
 

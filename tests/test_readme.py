@@ -55,12 +55,27 @@ def with_stand_ins(code: str) -> str:
 
 @pytest.fixture(scope="module")
 def readme_folder(
-    data_dir: Path, fsdd_cnn_weights: Path, tmp_path_factory: pytest.TempPathFactory
+    data_dir: Path,
+    fsdd_cnn_weights: Path,
+    small_detector: tuple,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
-    """What the guide's examples assume in the working directory."""
+    """What the guide's examples assume in the working directory: the spoken-digit model's
+    weights and recordings; a detector's weights, camera frames and held-out boxes (COCO)."""
+    import cv2
+    import torch
+
+    from mmedge.export.coco import write_coco
+
     root = tmp_path_factory.mktemp("readme")
     recordings = data_dir / "fsdd" / "recordings"
     (root / "best.pt").symlink_to(fsdd_cnn_weights)
+    detector, calibration, evaluation = small_detector
+    torch.save(detector.state_dict(), root / "detector.pt")
+    (root / "frames").mkdir()
+    for i, frame in enumerate(calibration.samples):
+        cv2.imwrite(str(root / "frames" / f"{i:03d}.png"), frame)
+    write_coco(evaluation, root / "boxes")
     (root / "labels.txt").write_text("\n".join(str(d) for d in range(10)) + "\n")
     labelled_tree(root / "calib", recordings, range(5, 50, 15))
     labelled_tree(root / "heldout", recordings, range(0, 2))

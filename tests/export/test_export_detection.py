@@ -25,22 +25,16 @@ from mmedge.export.recipes.detection import (  # noqa: E402
     DETECTOR_SPEC,
     export_detector,
     network_inputs,
-    train_detector,
 )
 from mmedge.export.recipes.digit_boxes import make_split  # noqa: E402
 from mmedge.tasks import Detections  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def trained(data_dir: Path):
-    """A detector after 3 epochs on 800 images (~30 s): weak (mAP ~0.03), but the gates and
-    the plumbing run as for the shipped one (tests/export/test_digit_detector.py checks how
-    good that is)."""
-    train = make_split("train", 800, seed=3, root=data_dir)
-    evaluation = make_split("eval", 120, seed=3, root=data_dir)
-    calibration = make_split("train", 64, seed=4, root=data_dir)
-    model, _ = train_detector(train, epochs=3, seed=0, progress=False)
-    return model, calibration, evaluation
+def trained(small_detector):
+    """conftest's briefly trained detector (weak, mAP ~0.03, but the gates and the plumbing run
+    as for the shipped one; tests/export/test_digit_detector.py checks how good that is)."""
+    return small_detector
 
 
 def test_detector_exports_with_box_parity_and_map_gates(trained, tmp_path: Path) -> None:
