@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +35,7 @@ from mmedge.bundle.writer import write_bundle
 from mmedge.errors import ExportError
 from mmedge.export.data import BoxLabelled, Labelled
 from mmedge.export.detection_gate import DetectionChecks, model_map
-from mmedge.export.fp16 import to_fp16
+from mmedge.export.fp16 import FP32_OPS, to_fp16
 from mmedge.export.gate import (
     Candidate,
     ParityGate,
@@ -43,6 +44,7 @@ from mmedge.export.gate import (
     torch_outputs,
     torch_reference,
 )
+from mmedge.export.graph_nms import TAIL_OPS, GraphNms
 from mmedge.export.int8 import int8_candidates
 from mmedge.export.manifest import (
     base_manifest,
@@ -225,6 +227,7 @@ def export_bundle(
     calibration: Labelled | BoxLabelled | None = None,
     evaluation: Labelled | BoxLabelled | None = None,
     heads: Sequence[DetectionHead] = (),
+    graph_nms: bool = False,
     onnx_options: OnnxOptions | None = None,
     parity_options: ParityOptions | None = None,
     int8_options: Int8Options | None = None,
@@ -245,6 +248,10 @@ def export_bundle(
         parity judged on decoded boxes (export.detection_gate.BoxGate), accuracy as COCO
         mAP@0.5:0.95 on a BoxLabelled evaluation set (int8 within max_accuracy_drop mAP
         points of fp32); the output kind defaults to 'detection_head'.
+    graph_nms: put the head's decode and NMS into the graph (ONNX NonMaxSuppression; see
+        mmedge.export.graph_nms): every artifact outputs final boxes, the manifest's head is
+        kind end2end with nms 'graph', and reports['graph_nms'] says how the graph's NMS
+        agrees with the kernel's on PyTorch's outputs (the export fails below 99%).
     calibration: raw samples for int8 calibration (read_folder); evaluation: labelled raw
         samples: the top-1 accuracy of every artifact is measured on them through
         mmedge.Model, and int8 must stay within int8_options.max_accuracy_drop points of fp32.
@@ -271,6 +278,12 @@ def export_bundle(
         inputs, outputs, example_input, preprocess, input_name, output_name, output_kind
     )
     _check_request(out, overwrite, wanted, calibration, evaluation, signature, bool(heads))
+    graph = None
+    if graph_nms:
+        if len(heads) != 1:
+            raise ExportError("graph_nms needs one detection head (heads=[DetectionHead(...)])")
+        graph = GraphNms(heads[0], list(labels or []), signature.output_names[0])
+        heads = [graph.head]
     detection = _detection_checks(heads, task, labels, signature)
     modality = _modality(modality, signature)
     steps = tqdm(total=4 + len(wanted), desc=f"export {name}", unit="step", disable=not progress)
@@ -279,6 +292,11 @@ def export_bundle(
         exported, fp32, unsimplified, simplification = _onnx_stage(
             model.eval(), signature, options.onnx, scratch
         )
+        raw_fp32 = fp32.path  # what int8 quantises: without the NMS tail, appended after
+        if graph is not None:
+            raw_fp32 = scratch / "model.raw.onnx"
+            shutil.copyfile(fp32.path, raw_fp32)
+            graph.append(fp32.path, unsimplified)
         steps.update()
         base = base_manifest(name, modality, task, labels, signature, exported, description)
         if heads:
@@ -290,6 +308,8 @@ def export_bundle(
         gate = ParityGate(
             model, signature, feeds, options.parity.gates(), name, unsimplified, detection
         )
+        if graph is not None:  # the reference as the graph gives it: end2end rows
+            gate.reference[graph.output] = graph.reference(gate.reference[graph.output])
         signature.check_labels(labels, gate.reference)
         steps.update()
         artifacts = [gate.check(fp32)]
@@ -300,13 +320,14 @@ def export_bundle(
         fp32_accuracy = gate.accuracy(fp32.path, eval_labels) if eval_labels is not None else None
         if "fp16" in wanted:
             fp16 = Candidate(FP16_FILE, "fp16", scratch / FP16_FILE)
-            onnx.save(to_fp16(onnx.load(str(fp32.path))), str(fp16.path))
+            keep = FP32_OPS + (TAIL_OPS if graph is not None else ())
+            onnx.save(to_fp16(onnx.load(str(fp32.path)), keep), str(fp16.path))
             artifacts.append(gate.check(fp16))
             steps.update()
         if "int8" in wanted:
             artifacts += int8_candidates(
-                fp32.path, scratch, gate, options.int8, fp32_accuracy, eval_labels, progress,
-                float_tail=detection is not None,
+                raw_fp32, scratch, gate, options.int8, fp32_accuracy, eval_labels, progress,
+                float_tail=detection is not None, after=graph.append if graph else None,
             )  # fmt: skip
             steps.update()
         speeds = cpu_speeds({a.file: a.path for a in artifacts}, feeds.parity)
@@ -319,6 +340,8 @@ def export_bundle(
             exported.opset, simplification,
         )  # fmt: skip
         manifest["reports"]["accuracy"] = {}
+        if graph is not None:
+            manifest["reports"]["graph_nms"] = graph.report
         if evaluation is not None:
             staged = write_bundle(scratch / "staged.mmb", manifest, files)
             manifest["reports"]["accuracy"] = _accuracy_report(

@@ -211,6 +211,7 @@ def run_export(args: argparse.Namespace) -> int:
         modality=modality,
         task="detection" if detection else "classification",
         heads=heads,
+        graph_nms=detection and getattr(args, "nms", "kernel") == "graph",
         precisions=precisions,
         calibration=calibration,
         evaluation=evaluation,

@@ -41,10 +41,12 @@ def int8_candidates(
     eval_labels: Any,
     progress: bool,
     float_tail: bool = False,
+    after: Callable[[Path], None] | None = None,
 ) -> list[Candidate]:
     """The int8 artifacts that passed their gates (the int8-activation one always, or an
     error). float_tail: keep the nodes after the last weighted layers in float in every variant
-    (a detection head's decode; recorded as the quantisation report's float_tail)."""
+    (a detection head's decode; recorded as the quantisation report's float_tail). after: a
+    rewrite of every quantised file before it is checked (NMS appended to the graph)."""
     if gate.feeds.calibration is None:
         raise ExportError("int8 needs calibration data (calibration= / --calib DIR)")
     quantizer = Int8Quantizer(
@@ -56,6 +58,7 @@ def int8_candidates(
     )
     if float_tail:
         quantizer.always_float = quantizer.output_tail()
+    quantizer.after = after
     evaluate: Callable[[Path], float] | None = None
     if fp32_accuracy is not None and eval_labels is not None:
         labels, baseline = eval_labels, fp32_accuracy

@@ -137,6 +137,7 @@ class Int8Quantizer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.prepared = self.workdir / "prepared.onnx"
         self.always_float: list[str] = []  # kept in float in every variant (output_tail())
+        self.after: Callable[[Path], None] | None = None  # applied to every quantised file
         try:
             from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -214,6 +215,8 @@ class Int8Quantizer:
             )
         except Exception as exc:
             raise ExportError(f"int8 quantisation failed: {type(exc).__name__}: {exc}") from exc
+        if self.after is not None:
+            self.after(Path(out))
         return Path(out)
 
 

@@ -22,6 +22,13 @@ def _add_export_data(p: Any) -> None:
         '\'{"kind": "anchor_free", "score_threshold": 0.25}\'); default: an anchor-free head',
     )
     p.add_argument(
+        "--nms",
+        choices=("kernel", "graph"),
+        default="kernel",
+        help="detection: NMS in mmedge's kernel (default) or in the graph (ONNX "
+        "NonMaxSuppression; the artifacts output final boxes)",
+    )
+    p.add_argument(
         "--calib",
         metavar="DIR",
         help="calibration data DIR/<label>/<file> (int8); detection: any images under DIR",

@@ -28,6 +28,7 @@ from mmedge.export.recipes.detection import (  # noqa: E402
 )
 from mmedge.export.recipes.digit_boxes import make_split  # noqa: E402
 from mmedge.tasks import Detections  # noqa: E402
+from mmedge.track import iou_matrix  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,44 @@ def test_int8_needs_the_decode_in_float(trained, tmp_path: Path) -> None:
     assert kept >= 0.9 > whole + 0.2, (kept, whole)
 
 
+def test_nms_in_the_graph_gives_the_kernels_boxes(trained, tmp_path: Path) -> None:
+    """graph_nms=True: every artifact ends in ONNX NonMaxSuppression and outputs final rows;
+    the manifest's head says end2end / graph; on held-out frames through mmedge.Model the fp32
+    bundle finds the boxes the kernel-NMS bundle finds, and the same mAP (pycocotools)."""
+    model, calibration, evaluation = trained
+    kwargs = dict(calibration=calibration, evaluation=evaluation, max_accuracy_drop=5.0,
+                  progress=False)  # fmt: skip
+    kernel = export_detector(model, tmp_path / "kernel.mmb", **kwargs)
+    graph = export_bundle(
+        model, tmp_path / "graph.mmb", name="digits",
+        example_input=torch.zeros(1, 3, DETECTOR_SPEC.height, DETECTOR_SPEC.width),
+        preprocess=DETECTOR_SPEC, output_name="boxes", labels=evaluation.label_names,
+        task="detection", heads=[DETECTOR_HEAD], graph_nms=True,
+        precisions=("fp32", "fp16", "int8"), **kwargs,
+    )  # fmt: skip
+    manifest = json.loads((graph / "manifest.json").read_text())
+    head = manifest["heads"][0]
+    assert (head["kind"], head["nms"], head["box_format"]) == ("end2end", "graph", "xyxy")
+    assert manifest["outputs"][0]["shape"] == ["batch", DETECTOR_HEAD.max_detections, 6]
+    assert manifest["reports"]["graph_nms"]["matched"] >= 0.99
+    for file in ("model.onnx", "model.fp16.onnx", "model.int8.onnx"):
+        ops = [n.op_type for n in onnx.load(str(graph / file)).graph.node]
+        assert "NonMaxSuppression" in ops and "TopK" in ops, file
+    accuracy = {json.loads((b / "manifest.json").read_text())["reports"]["accuracy"]["fp32"]
+                for b in (kernel, graph)}  # fmt: skip
+    assert max(accuracy) - min(accuracy) < 1e-3, accuracy
+    with Model(kernel, precision="fp32") as a, Model(graph, precision="fp32") as b:
+        for frame in evaluation.samples[:20]:
+            da, db = a.predict(frame), b.predict(frame)
+            assert len(da) == len(db)
+            if len(da):
+                iou = iou_matrix(da.xyxy, db.xyxy)
+                assert (iou.max(1) > 0.999).all() and (
+                    da.class_ids == db.class_ids[iou.argmax(1)]
+                ).all()
+                np.testing.assert_allclose(np.sort(da.scores), np.sort(db.scores), atol=1e-5)
+
+
 def test_detection_export_refusals(trained, tmp_path: Path) -> None:
     model = trained[0]
     example = torch.zeros(1, 3, 192, 256)
@@ -108,8 +147,9 @@ def test_detection_export_refusals(trained, tmp_path: Path) -> None:
 
 
 def test_cli_exports_a_detector_from_a_coco_folder(tmp_path: Path, data_dir: Path) -> None:
-    """`mmedge export ... --task detection --head ... --eval COCO_DIR --calib DIR`: the head in
-    the manifest, mAP in the accuracy report (an untrained detector: any value)."""
+    """`mmedge export ... --task detection --head ... --eval COCO_DIR --calib DIR --nms graph`:
+    the head in the manifest (end2end, NMS in the graph), mAP in the accuracy report (an
+    untrained detector: any value)."""
     from mmedge.cli import main
     from mmedge.export.coco import write_coco
     from mmedge.export.zoo_detector import TinyDetector
@@ -127,10 +167,11 @@ def test_cli_exports_a_detector_from_a_coco_folder(tmp_path: Path, data_dir: Pat
         "-o", str(out), "--preprocess", str(spec), "--outputs", "boxes", "--task", "detection",
         "--head", '{"score_threshold": 0.3, "iou_threshold": 0.6}', "--eval", str(coco),
         "--calib", str(coco), "--precision", "fp32,int8", "--max-accuracy-drop", "100",
-        "--no-progress",
+        "--nms", "graph", "--no-progress",
     ])  # fmt: skip
     assert code == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["heads"][0]["iou_threshold"] == 0.6
+    assert (manifest["heads"][0]["kind"], manifest["heads"][0]["nms"]) == ("end2end", "graph")
     assert manifest["labels"] == [str(d) for d in range(10)]
     assert manifest["reports"]["accuracy"]["metric"].startswith("mAP")
