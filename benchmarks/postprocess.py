@@ -7,10 +7,14 @@ heads tests/tasks checks against the reference), score > 0.25, IoU 0.45, at most
   mmedge         DetectionHead.decode: decode + per-class NMS + top-k + map, one kernel call
   cv2            NumPy decode (max/argmax over classes, threshold, xywh) +
                  cv2.dnn.NMSBoxesBatched + top-k, as OpenCV's YOLO samples do it
-torchvision.ops.batched_nms is the other peer the issue names; only its CUDA build is in this
-machine's package mirror (it needs libc10_cuda), so it is not timed here. Both methods are
-checked to keep the same boxes before anything is timed. Target: mmedge >= 2x the fastest peer
-at 1 thread.
+  torchvision    torch decode (the same steps, as Ultralytics' non_max_suppression) +
+                 torchvision.ops.batched_nms + top-k, on the CPU (when torchvision imports)
+Every method is checked to keep the same boxes before anything is timed. Target: mmedge >= 2x
+the fastest peer at 1 thread.
+
+torchvision needs a torch it was built against: torchvision's PyPI wheels pair with PyPI's
+(CUDA) torch, not with the CPU build mmedge's test environment uses; `scripts/torch_peer_env.sh`
+makes a separate venv with both from the package mirror and runs this script in it.
 
     python benchmarks/postprocess.py   # -> benchmarks/results/<machine>/postprocess.{json,md,png}
 """
@@ -59,7 +63,27 @@ def methods(head: np.ndarray) -> dict[str, Any]:
         order = np.argsort(-best[kept], kind="stable")[:300]
         return best[kept][order]
 
-    return {"mmedge": ours, "cv2 NMSBoxesBatched + NumPy decode": opencv}
+    found = {"mmedge": ours, "cv2 NMSBoxesBatched + NumPy decode": opencv}
+    try:
+        import torch
+        from torchvision.ops import batched_nms
+    except (ImportError, RuntimeError) as exc:  # a torchvision built for another torch
+        print(f"torchvision not timed: {exc}", file=sys.stderr)
+        return found
+    tensor = torch.from_numpy(np.ascontiguousarray(head))
+
+    def torchvision() -> np.ndarray:
+        with torch.inference_mode():
+            x = tensor.T
+            best, ids = x[:, 4:].max(1)
+            keep = best > 0.25
+            x, best, ids = x[keep], best[keep], ids[keep]
+            xyxy = torch.cat([x[:, :2] - x[:, 2:4] / 2, x[:, :2] + x[:, 2:4] / 2], 1)
+            kept = batched_nms(xyxy, best, ids, 0.45)[:300]  # sorted by score
+            return best[kept].numpy()
+
+    found["torchvision batched_nms + torch decode"] = torchvision
+    return found
 
 
 def end_to_end(frames: list[np.ndarray], threads: int, calls: int = 200) -> list[dict[str, Any]]:
@@ -115,6 +139,8 @@ def main() -> None:
     for threads in args.threads:
         cv2.setNumThreads(threads)
         mmedge.set_num_threads(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
         timings = common.time_interleaved(
             fns,
             rounds=args.rounds,
@@ -147,6 +173,7 @@ def main() -> None:
         "machine": common.machine(),
         "case": "8400 candidates x 80 classes, score > 0.25, IoU 0.45, max 300",
         "kept_boxes": len(ours),
+        "peers": _peer_versions(),
         "target": f">= {TARGET}x the fastest peer at 1 thread",
         "runs": runs,
         "end_to_end": latency,
@@ -168,14 +195,32 @@ def main() -> None:
     print(f"results in {folder}")
 
 
+def _peer_versions() -> dict[str, str]:
+    import cv2
+
+    versions = {"opencv": cv2.__version__}
+    if "torchvision" in sys.modules:
+        versions["torch"] = sys.modules["torch"].__version__
+        versions["torchvision"] = sys.modules["torchvision"].__version__
+    return versions
+
+
 def markdown(payload: dict[str, Any]) -> str:
     m = payload["machine"]
+    peers = payload.get("peers", {})
+    command = (
+        "bash scripts/torch_peer_env.sh benchmarks/postprocess.py"
+        if "torchvision" in peers
+        else "python benchmarks/postprocess.py"
+    )
     lines = [
         "# Detection post-processing vs peers",
         "",
         f"Machine: {m['cpu']}, {m['cpus']} CPUs. Case: {payload['case']} "
         f"({payload['kept_boxes']} boxes kept, the same by every method). Medians of interleaved "
-        "calls. Command: `python benchmarks/postprocess.py`.",
+        "calls. Peers: "
+        + ", ".join(f"{k} {v}" for k, v in peers.items())
+        + f" (CPU). Command: `MMEDGE_DATA=../shared/data {command}`.",
         "",
     ]
     methods = [t["method"] for t in payload["runs"][0]["timings"]]
