@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -278,12 +277,8 @@ def export_bundle(
         inputs, outputs, example_input, preprocess, input_name, output_name, output_kind
     )
     _check_request(out, overwrite, wanted, calibration, evaluation, signature, bool(heads))
-    graph = None
-    if graph_nms:
-        if len(heads) != 1:
-            raise ExportError("graph_nms needs one detection head (heads=[DetectionHead(...)])")
-        graph = GraphNms(heads[0], list(labels or []), signature.output_names[0])
-        heads = [graph.head]
+    graph = GraphNms.requested(heads, labels, signature.output_names[0]) if graph_nms else None
+    heads = [graph.head] if graph is not None else heads
     detection = _detection_checks(heads, task, labels, signature)
     modality = _modality(modality, signature)
     steps = tqdm(total=4 + len(wanted), desc=f"export {name}", unit="step", disable=not progress)
@@ -292,11 +287,7 @@ def export_bundle(
         exported, fp32, unsimplified, simplification = _onnx_stage(
             model.eval(), signature, options.onnx, scratch
         )
-        raw_fp32 = fp32.path  # what int8 quantises: without the NMS tail, appended after
-        if graph is not None:
-            raw_fp32 = scratch / "model.raw.onnx"
-            shutil.copyfile(fp32.path, raw_fp32)
-            graph.append(fp32.path, unsimplified)
+        raw_fp32 = graph.prepare(fp32.path, unsimplified, scratch) if graph else fp32.path
         steps.update()
         base = base_manifest(name, modality, task, labels, signature, exported, description)
         if heads:
@@ -308,8 +299,7 @@ def export_bundle(
         gate = ParityGate(
             model, signature, feeds, options.parity.gates(), name, unsimplified, detection
         )
-        if graph is not None:  # the reference as the graph gives it: end2end rows
-            gate.reference[graph.output] = graph.reference(gate.reference[graph.output])
+        graph.convert(gate.reference) if graph is not None else None  # end2end rows
         signature.check_labels(labels, gate.reference)
         steps.update()
         artifacts = [gate.check(fp32)]
@@ -339,9 +329,7 @@ def export_bundle(
             base, signature, gate.reference, artifacts, feeds.source, speeds,
             exported.opset, simplification,
         )  # fmt: skip
-        manifest["reports"]["accuracy"] = {}
-        if graph is not None:
-            manifest["reports"]["graph_nms"] = graph.report
+        manifest["reports"].update(accuracy={}, **(graph.reports if graph else {}))
         if evaluation is not None:
             staged = write_bundle(scratch / "staged.mmb", manifest, files)
             manifest["reports"]["accuracy"] = _accuracy_report(

@@ -15,6 +15,8 @@ The output keeps the raw output's name; the manifest's head becomes kind end2end
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,24 +47,11 @@ def _const(name: str, value: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(value), name)
 
 
-def tail_nodes(
-    head: DetectionHead, raw: str, rows: str, num_classes: int, candidates: int, opset: int
-) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-    """The nodes and constants from the raw head tensor `raw` to the end2end rows `rows`, for
-    ONNX opset `opset` (>= 13; ReduceMax takes its axes as an input from 18)."""
-    if head.kind != "anchor_free":
-        raise ExportError(f"NMS in the graph needs an anchor_free head, got {head.kind}")
-    keep = _keep(head, num_classes, candidates)
-    first = 5 if head.objectness else 4
+def _decode_nodes(head: DetectionHead, raw: str, opset: int) -> list[onnx.NodeProto]:
+    """Raw head -> boxes x1, y1, x2, y2 (B, N, 4) 'xyxy', class scores (B, C, N) 'scores' and
+    the scores NMS sees 'nms_scores' (names prefixed)."""
     p = "mmedge_nms_"
-    ints = {"s0": [0], "s2": [2], "s4": [4], "s5": [5], "send": [first + num_classes],
-            "ax1": [1], "ax2": [2], "max_out": [keep], "k": [keep], "n": candidates,
-            "flat": [0, -1], "four": [4]}  # fmt: skip
-    floats = {"half": 0.5, "minus1": -1.0, "iou": [head.iou_threshold],
-              "score": [head.score_threshold]}  # fmt: skip
     n: list[onnx.NodeProto] = []
-    c = [_const(p + k, np.array(v, np.int64)) for k, v in ints.items()]
-    c += [_const(p + k, np.array(v, np.float32)) for k, v in floats.items()]
     node = helper.make_node
     t = p + "t"
     if head.channels_first:
@@ -107,6 +96,29 @@ def tail_nodes(
             node("Equal", [p + "scores", p + "best"], [p + "is_best"]),
             node("Where", [p + "is_best", p + "scores", p + "minus1"], [p + "nms_scores"]),
         ]
+    return n
+
+
+def tail_nodes(
+    head: DetectionHead, raw: str, rows: str, num_classes: int, candidates: int, opset: int
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """The nodes and constants from the raw head tensor `raw` to the end2end rows `rows`, for
+    ONNX opset `opset` (>= 13; ReduceMax takes its axes as an input from 18)."""
+    if head.kind != "anchor_free":
+        raise ExportError(f"NMS in the graph needs an anchor_free head, got {head.kind}")
+    keep = _keep(head, num_classes, candidates)
+    first = 5 if head.objectness else 4
+    p = "mmedge_nms_"
+    ints = {"s0": [0], "s2": [2], "s4": [4], "s5": [5], "send": [first + num_classes],
+            "ax1": [1], "ax2": [2], "max_out": [keep], "k": [keep], "n": candidates,
+            "flat": [0, -1], "four": [4]}  # fmt: skip
+    floats = {"half": 0.5, "minus1": -1.0, "iou": [head.iou_threshold],
+              "score": [head.score_threshold]}  # fmt: skip
+    n: list[onnx.NodeProto] = []
+    c = [_const(p + k, np.array(v, np.int64)) for k, v in ints.items()]
+    c += [_const(p + k, np.array(v, np.float32)) for k, v in floats.items()]
+    n += _decode_nodes(head, raw, opset)
+    node = helper.make_node
     s = p + "nms_scores"
     n += [
         node(
@@ -220,6 +232,31 @@ class GraphNms:
         self.raw_head, self.labels, self.output = raw_head, list(labels), output
         self.head = end2end_head(raw_head, output)
         self.report: dict[str, object] = {}
+
+    @classmethod
+    def requested(
+        cls, heads: Sequence[DetectionHead], labels: Sequence[str] | None, output: str
+    ) -> GraphNms:
+        if len(heads) != 1:
+            raise ExportError("graph_nms needs one detection head (heads=[DetectionHead(...)])")
+        return cls(heads[0], list(labels or []), output)
+
+    def prepare(self, fp32: Path, unsimplified: Path | None, scratch: Path) -> Path:
+        """Appends the tail to the fp32 graph (and the one before onnxslim); returns a copy of
+        the graph without it (int8 quantises that and appends the tail after)."""
+        raw = scratch / "model.raw.onnx"
+        shutil.copyfile(fp32, raw)
+        self.append(fp32, unsimplified)
+        return raw
+
+    @property
+    def reports(self) -> dict[str, dict[str, object]]:
+        """The manifest reports it adds: {'graph_nms': agreement with the kernel}."""
+        return {"graph_nms": self.report}
+
+    def convert(self, reference: dict[str, np.ndarray]) -> None:
+        """Turns the reference's head output into the rows the graph gives, in place."""
+        reference[self.output] = self.reference(reference[self.output])
 
     def append(self, *paths: Path | None) -> None:
         """Rewrites these ONNX files with the tail (None: skipped)."""
