@@ -59,6 +59,7 @@ class Modality:
         self.tracker: Tracker | None = None  # a detection modality's, when it tracks
         self.counters: list[TrackCounter] = []  # LineCounter / Region over its tracker
         self.rescore = 1.0  # strength of the classifiers' class evidence on its box scores
+        self.group: Any = None  # the StreamGroup that batches it with other streams, if any
 
     @property
     def fed_spec(self) -> pp.Spec | None:

@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mmedge.errors import MMEdgeError
-from mmedge.pipeline.branches import BRANCHES, Modality, make_branch
+from mmedge.pipeline.batch_branch import BatchBranch
+from mmedge.pipeline.branches import Modality, make_branch
 from mmedge.pipeline.fusion import (
     FUSERS,
     BundleRef,
@@ -45,8 +45,15 @@ from mmedge.pipeline.fusion import (
     LateFuser,
     make_fuser,
 )
+from mmedge.pipeline.modalities import (
+    ModalityOptions,
+    single_modality,
+    stream_group,
+    threads_per_model,
+)
 from mmedge.pipeline.results import FusedResult
 from mmedge.pipeline.scheduler import Scheduler
+from mmedge.pipeline.streams import StreamGroup, stream_sources
 from mmedge.pipeline.telemetry import Telemetry
 from mmedge.pipeline.workers import Workers
 from mmedge.runtime.model import Model
@@ -81,13 +88,14 @@ class Pipeline:
         self._started = self._stopped = False
         self._state_lock = threading.Lock()  # start() and stop() from any threads, in any order
         self._owned: list[Model] = []
+        self._groups: dict[str, StreamGroup] = {}
 
     # -- building ------------------------------------------------------------------------------
 
     def add(
         self,
         name: str,
-        source: Source,
+        source: Source | Sequence[Source] | Mapping[str, Source],
         bundle: BundleRef | None = None,
         *,
         weight: float = 1.0,
@@ -97,6 +105,9 @@ class Pipeline:
         track: bool | Tracker = False,
         counters: Sequence[LineCounter | Region] = (),
         rescore: float = 1.0,
+        batch: bool = False,
+        max_delay_ms: float = 10.0,
+        pad: bool = False,
         **model_options: Any,
     ) -> Pipeline:
         """Adds a modality: `source` feeds `bundle` (a path, Bundle or Model). Without a bundle
@@ -108,61 +119,37 @@ class Pipeline:
         frame's source time. counters: LineCounters and Regions over its tracks (their events
         in FusedResult.events[name]). rescore: how strongly the classifier modalities' class
         evidence re-scores its boxes (FusedResult.rescored; mmedge.pipeline.detection_fusion;
-        0: not at all). model_options: for Model() (backend, precision,
-        intra_op_threads, ...)."""
+        0: not at all). model_options: for Model() (backend, precision, intra_op_threads, ...).
+
+        Several streams (a list of sources, or a dict by stream name): one modality per stream,
+        named "name/0", ... (or "name/key"). batch=True runs them through one shared model in
+        batches (mmedge.pipeline.streams): a batch closes max_delay_ms (ms) after its first
+        frame arrived or when every stream has a frame in it; pad=True always runs as many rows
+        as streams. batch=False gives each stream a model of its own.
+        """
         if self._started:
             raise MMEdgeError("add() after start()")
-        if name in self._modalities:
-            raise MMEdgeError(f"modality {name!r} is already in the pipeline")
-        if not isinstance(source, Source):
-            raise MMEdgeError(
-                f"{name}: source must be an mmedge.sources.Source, got {type(source).__name__}"
-            )
-        if every_n < 1:
-            raise MMEdgeError(f"{name}: every_n must be >= 1, got {every_n}")
-        model = None
-        if isinstance(bundle, Model):
-            model = bundle
-        elif bundle is not None:
-            model_options.setdefault("intra_op_threads", self._threads_per_model())
-            model = Model(bundle, **model_options)
-            self._owned.append(model)
-        if model is not None:
-            self._check_fits(name, source, model)
-        modality = Modality(name, source, model, weight, window_s, hop_s, every_n, self.queue_size)
-        if track:
-            if model is None or not model.heads:
-                if model in self._owned:
-                    self._owned.remove(model)
-                    model.close()
-                raise MMEdgeError(f"{name}: track= needs a detection bundle")
-            modality.tracker = track if isinstance(track, Tracker) else Tracker()
-        if counters and modality.tracker is None:
-            raise MMEdgeError(f"{name}: counters= count tracks: add track=True")
-        if not rescore >= 0:
-            raise MMEdgeError(f"{name}: rescore must be >= 0, got {rescore}")
-        modality.counters, modality.rescore = list(counters), float(rescore)
-        self._modalities[name] = modality
-        return self
-
-    def _check_fits(self, name: str, source: Source, model: Model) -> None:
-        """Raises (closing a model it opened) unless a branch runs `model` on `source`."""
-        branch = BRANCHES.get(model.spec.kind) if model.spec is not None else None
-        if len(model.inputs) == 1 and branch is not None and branch.source_kind == source.kind:
-            return
-        if model in self._owned:
-            self._owned.remove(model)
-            model.close()
-        takes = " or ".join(k for k, b in BRANCHES.items() if b.source_kind == source.kind)
-        raise MMEdgeError(
-            f"{name}: a {source.kind} source needs a single-input {takes} bundle; "
-            f"{model.bundle.name} takes {[t.name for t in model.inputs]} "
-            f"({type(model.spec).__name__ if model.spec else 'tensors'})"
+        streams = stream_sources(name, source)
+        taken = [n for n in (name, *(streams or ())) if n in self._modalities or n in self._groups]
+        if taken:
+            raise MMEdgeError(f"modality {taken[0]!r} is already in the pipeline")
+        o = ModalityOptions(
+            weight, window_s, hop_s, every_n, track, counters, rescore, self.queue_size
         )
-
-    @staticmethod
-    def _threads_per_model() -> int:
-        return 1 if (os.cpu_count() or 1) <= 2 else 2
+        if streams is None:
+            m = single_modality(name, source, bundle, o, self._owned, model_options)  # type: ignore[arg-type]
+            self._modalities[name] = m
+        elif batch:
+            group = stream_group(
+                name, streams, bundle, o, self._owned, model_options, max_delay_ms, pad
+            )
+            self._modalities.update({m.name: m for m in group.members})
+            self._groups[name] = group
+        else:
+            for stream, src in streams.items():
+                m = single_modality(stream, src, bundle, o, self._owned, dict(model_options))
+                self._modalities[stream] = m
+        return self
 
     def fuse(
         self,
@@ -196,7 +183,7 @@ class Pipeline:
     def _load(self, bundle: BundleRef) -> Model:
         if isinstance(bundle, Model):
             return bundle
-        model = Model(bundle, intra_op_threads=self._threads_per_model())
+        model = Model(bundle, intra_op_threads=threads_per_model())
         self._owned.append(model)
         return model
 
@@ -231,7 +218,11 @@ class Pipeline:
         self._fuser.check(self._modalities, config)
         for modality, spec in self._fuser.raw_inputs().items():
             self._modalities[modality].raw_spec = spec
-        branches = {n: make_branch(m, self.telemetry) for n, m in self._modalities.items()}
+        branches = {
+            n: make_branch(m, self.telemetry)
+            for n, m in self._modalities.items()
+            if m.group is None
+        }
         scheduler = Scheduler(
             names,
             trigger=config.trigger,
@@ -248,6 +239,7 @@ class Pipeline:
             self._report,
             self._deliver,
             self._finish,
+            {n: BatchBranch(g, self.telemetry) for n, g in self._groups.items()},
         )
 
     def start(self) -> Pipeline:

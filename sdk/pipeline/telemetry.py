@@ -13,7 +13,18 @@ from typing import Any
 
 import numpy as np
 
-STAGES = ("decode", "resample", "preprocess", "infer", "overhead", "fuse", "end_to_end")
+STAGES = (
+    "decode",
+    "resample",
+    "wait",
+    "preprocess",
+    "infer",
+    "postprocess",
+    "overhead",
+    "latency",
+    "fuse",
+    "end_to_end",
+)
 
 
 class LatencyHistogram:
@@ -189,6 +200,12 @@ class Telemetry:
             extras = {k: v for k, v in stages.items() if k in ("dropped", "errors")}
             if any(extras.values()):
                 rows.append(f"{owner:<10} " + ", ".join(f"{k} {v}" for k, v in extras.items()))
+            sizes = sorted((int(k[6:]), v) for k, v in stages.items() if k.startswith("batch_"))
+            if sizes:
+                rows.append(
+                    f"{owner:<10} batches (size x count): "
+                    + ", ".join(f"{n}x{c}" for n, c in sizes)
+                )
         return "\n".join(rows)
 
     def plot(self, path: str | Path) -> Path:

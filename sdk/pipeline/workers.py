@@ -23,11 +23,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from mmedge.errors import MMEdgeError
+from mmedge.pipeline.batch_branch import BatchBranch
 from mmedge.pipeline.branches import Branch, Modality
 from mmedge.pipeline.fusion import Fuser, assemble
 from mmedge.pipeline.results import FusedResult, ModalityResult
 from mmedge.pipeline.scheduler import Scheduler
 from mmedge.pipeline.telemetry import Telemetry
+from mmedge.sources.base import VideoFrame
 from mmedge.sources.queues import CLOSED, BoundedQueue
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,10 @@ class Workers:
         report: Report,
         deliver: Callable[[FusedResult], None],
         finish: Callable[[], None],
+        groups: Mapping[str, BatchBranch] | None = None,
     ) -> None:
         self.modalities, self.branches = modalities, branches
+        self.groups = dict(groups or {})  # batched streams: one worker per group
         self.scheduler, self.fuser = scheduler, fuser
         self.telemetry, self.report = telemetry, report
         self.deliver, self.finish = deliver, finish
@@ -73,14 +77,26 @@ class Workers:
     def start(self) -> None:
         for m in self.modalities.values():
             self.telemetry.watch_depth(m.name, m.queue.__len__)
-            self._threads += [
+            self._threads.append(
                 threading.Thread(
                     target=self._read, args=(m,), name=f"mmedge-{m.name}-reader", daemon=True
-                ),
+                )
+            )
+            if m.group is None:
+                self._threads.append(
+                    threading.Thread(
+                        target=self._work, args=(m,), name=f"mmedge-{m.name}-worker", daemon=True
+                    )
+                )
+        for name, branch in self.groups.items():
+            self._threads.append(
                 threading.Thread(
-                    target=self._work, args=(m,), name=f"mmedge-{m.name}-worker", daemon=True
-                ),
-            ]
+                    target=self._work_group,
+                    args=(branch,),
+                    name=f"mmedge-{name}-batcher",
+                    daemon=True,
+                )
+            )
         self._threads.append(
             threading.Thread(target=self._fuse_loop, name="mmedge-fuser", daemon=True)
         )
@@ -93,6 +109,8 @@ class Workers:
         self._stop.set()
         for m in self.modalities.values():
             m.queue.close()
+        for branch in self.groups.values():
+            branch.group.close()
         self._fuse_queue.close()
         for m in self.modalities.values():
             self._close_source(m)
@@ -131,12 +149,16 @@ class Workers:
                     self.telemetry.record(m.name, "decode", decode)
                 if not m.queue.put(item):
                     break
+                if m.group is not None:
+                    m.group.wake()
         except Exception as exc:
             if not self._stop.is_set():
                 self.report(m.name, "source", exc)
         finally:
             self._close_source(m)
             m.queue.put(_End(m.name))
+            if m.group is not None:
+                m.group.wake()
 
     def _work(self, m: Modality) -> None:
         """Queue -> branch -> the fuser's queue. A failing item is reported and skipped."""
@@ -171,6 +193,37 @@ class Workers:
         finally:
             m.queue.close()  # the reader's put returns at once: it ends and closes the source
             self._fuse_queue.put(_End(m.name))
+
+    def _work_group(self, branch: BatchBranch) -> None:
+        """A StreamGroup's batches -> its branch -> the fuser's queue; every member's end is
+        handed over once. A failing batch is reported (under the group's name) and skipped."""
+        group, errors_in_row = branch.group, 0
+        try:
+            while (pairs := group.collect()) is not None:
+                for m, item in pairs:
+                    if not isinstance(item, VideoFrame):
+                        m.queue.close()
+                        self._fuse_queue.put(_End(m.name))
+                frames = [(m, item) for m, item in pairs if isinstance(item, VideoFrame)]
+                if not frames:
+                    continue
+                try:
+                    self._hand_over(branch.feed(frames))
+                    errors_in_row = 0
+                except Exception as exc:
+                    errors_in_row += 1
+                    self.report(group.name, "infer", exc)
+                    if errors_in_row >= self.MAX_ERRORS_IN_ROW:
+                        stopped = f"{group.name} stopped after {errors_in_row} failures in a row"
+                        self.report(group.name, "infer", MMEdgeError(stopped))
+                        break
+        except Exception as exc:
+            self.report(group.name, "infer", exc)
+        finally:
+            for m in group.running:  # stopped early: the members still running end here
+                m.queue.close()
+                self._fuse_queue.put(_End(m.name))
+            group.running.clear()
 
     def _hand_over(self, results: list[ModalityResult]) -> None:
         for result in results:
