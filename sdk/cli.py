@@ -128,12 +128,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         from mmedge import demo_detection
 
         others = [f for f in ("audio", "media", "camera", "mic", "plot") if getattr(args, f)]
+        others += ["streams"] if args.streams != 1 else []
         if others:
             raise MMEdgeError(f"--task detection takes --video, not --{others[0]}")
         return demo_detection.run(
             video=args.video,
             out=args.out,
             seconds=args.seconds or 10.0,
+            seed=args.seed,
             backend=args.backend,
             as_json=args.json,
         )
@@ -146,6 +148,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         camera=args.camera,
         mic=args.mic,
         seconds=args.seconds or 12.0,
+        seed=args.seed,
+        streams=args.streams,
         backend=args.backend,
         as_json=args.json,
         plot=args.plot,
@@ -265,9 +269,16 @@ def _add_demo(sub: Any) -> None:
         type=float,
         help="scene length (s; 12, detection 10), or how long to run live sources",
     )
+    p.add_argument("--seed", type=int, default=0, help="which generated scene (and failures)")
+    p.add_argument(
+        "--streams",
+        type=int,
+        default=1,
+        help="batch this many camera streams (views of the scene) through one image model",
+    )
     p.add_argument("--backend", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--plot", metavar="PNG", help="write a latency plot (needs matplotlib)")
+    p.add_argument("--plot", metavar="PNG", help="write the timeline (needs matplotlib)")
     p.set_defaults(func=_cmd_demo)
 
 

@@ -2,7 +2,13 @@
 the built-in scene bundles: an image model on every third frame, a video model on clips of 8
 frames, an audio model on 0.5 s windows, late fusion (log-linear) twice a second. Prints the
 fused results as they come and a latency table at the end. CPU by default; needs only NumPy and
-ONNX Runtime."""
+ONNX Runtime.
+
+The generated scene fails one sensor at a time (mmedge.sources.degradations: the light goes
+out, the camera freezes, loud noise, a muted microphone): each row shows every modality's
+answer, confidence and input health, and the summary how often the fused answer and each
+modality alone said the scene's truth. --streams N batches N cameras (tee'd views of the
+scene) through one image model; --plot draws the timeline."""
 
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ from mmedge.sources import (
     VideoFile,
     tee,
 )
+from mmedge.sources.degradations import schedule
 
 SCENE_BUNDLES = ("scene_image", "scene_audio", "scene_video")
 
@@ -72,48 +79,119 @@ def _sources(
         audio_src = Microphone(16000, 100)
     if video_src is None and audio_src is None:
         scene = SyntheticScene(seconds, seed=seed, video_noise=30.0, audio_noise=0.25)
+        scene.degradations = schedule(seconds, seed, [s.t_start_s for s in scene.segments[1:]])
         video_src, audio_src = scene.video, scene.audio
     return video_src, audio_src, scene
 
 
-def build_pipeline(video_src: Source | None, audio_src: Source | None, backend: str) -> Pipeline:
-    """image + video models on the video source (tee), audio model on the audio source."""
+def build_pipeline(
+    video_src: Source | None, audio_src: Source | None, backend: str, streams: int = 1
+) -> Pipeline:
+    """image + video models on the video source (tee), audio model on the audio source;
+    streams > 1: the image model batches that many views of the video source."""
     from mmedge.bundle import builtin_bundle
 
     pipe = Pipeline()
     if video_src is not None:
-        for_image, for_clips = tee(video_src, 2)
-        pipe.add("image", for_image, builtin_bundle("scene_image"), every_n=3, backend=backend)
+        for_clips, *for_image = tee(video_src, 1 + streams)
+        image = builtin_bundle("scene_image")
+        if streams > 1:
+            pipe.add("image", for_image, image, every_n=3, batch=True, backend=backend)
+        else:
+            pipe.add("image", for_image[0], image, every_n=3, backend=backend)
         pipe.add("video", for_clips, builtin_bundle("scene_video"), backend=backend)
     if audio_src is not None:
         pipe.add("audio", audio_src, builtin_bundle("scene_audio"), backend=backend)
     return pipe.fuse("log_linear", rate_hz=2.0, max_skew_ms=700)
 
 
-def _row(r: FusedResult, truth: str | None, modalities: list[str]) -> str:
-    parts = []
+def _cell(c: Any) -> str:
+    """A modality's answer, confidence and input health ('dark', 'silent', ...)."""
+    if c is None:
+        return f"{'-':<19}"
+    return f"{c.label:<8} {c.score:4.2f} {c.health or '':<6}"
+
+
+def _row(r: FusedResult, truth: str | None, modalities: list[str], failure: str) -> str:
     by_name = {c.modality: c for c in r.contributors}
-    for name in modalities:
-        c = by_name.get(name)
-        parts.append(f"{c.label:<8} {c.staleness_ms:4.0f} ms" if c else f"{'-':<8} {'':>7}")
+    parts = [_cell(by_name.get(name)) for name in modalities]
     mark = "" if truth is None or truth == r.label else "  <- differs from truth"
     return (
-        f"{r.t_s:6.2f}  {truth or '?':<8}  {r.label:<8} {r.score:5.2f} | "
+        f"{r.t_s:6.2f}  {truth or '?':<8}  {failure:<14} {r.label:<8} {r.score:5.2f} | "
         + "  ".join(parts)
         + f"  {r.latency_ms:6.1f} ms{mark}"
     )
 
 
-def _agreement(rows: list[dict[str, Any]], modalities: list[str]) -> dict[str, float]:
-    """How often the fused answer, and each modality on its own, said the scene's truth."""
+def _failure(scene: SyntheticScene | None, t_s: float) -> str:
+    """What the scene's sensors suffer at t_s ('camera dark', 'mic muted', ...)."""
+    if scene is None:
+        return ""
+    d = next((d for d in scene.degradations if d.covers(t_s)), None)
+    return "" if d is None else f"{'camera' if d.camera else 'mic'} {d.kind}"
+
+
+def _agreement(
+    rows: list[dict[str, Any]], modalities: list[str], flagged_is_miss: bool = True
+) -> dict[str, float]:
+    """How often the fused answer, and each modality on its own, said the scene's truth. A
+    modality whose input was flagged (dark, frozen, silent, clipping) has no answer then: alone,
+    with the same health checks, it would know its input is dead and say nothing."""
     own = {
-        n: [c["label"] == r["truth"] for r in rows for c in r["contributors"] if c["modality"] == n]
+        n: [
+            c["label"] == r["truth"] and not (flagged_is_miss and c.get("health"))
+            for r in rows
+            for c in r["contributors"]
+            if c["modality"] == n
+        ]
         for n in modalities
     }
     return {
         "fused": float(np.mean([r["label"] == r["truth"] for r in rows])),
         **{n: float(np.mean(hits or [np.nan])) for n, hits in own.items()},
     }
+
+
+def _summary_line(acc: dict[str, float]) -> str:
+    singles = {k: v for k, v in acc.items() if k != "fused"}
+    best = max(singles, key=lambda k: singles[k])
+    return (
+        "agreement with the scene's truth (a flagged input: no answer): "
+        + ", ".join(f"{k} {v:.0%}" for k, v in acc.items())
+        + f"; fused vs the best single modality ({best}): {100 * (acc['fused'] - acc[best]):+.1f} "
+        "points"
+    )
+
+
+def _header(
+    emit: Callable[[str], None], pipe: Pipeline, scene: SyntheticScene | None, names: list[str]
+) -> None:
+    where = (
+        "SyntheticScene"
+        if scene
+        else ", ".join(sorted({m.source.name for m in pipe.modalities.values()}))
+    )
+    emit(f"mmedge demo: {where}; fusion log_linear at 2 Hz over {', '.join(names)}")
+    if scene is None:
+        emit(
+            "note: the built-in bundles know only the generated scene's classes "
+            f"({', '.join(SCENE_LABELS)}): on real media their labels mean nothing. Run "
+            "your own bundles with `mmedge run PIPELINE.toml`."
+        )
+    else:
+        failures = ", ".join(
+            f"{'camera' if d.camera else 'mic'} {d.kind} {d.t_start_s:.1f}-{d.t_end_s:.1f} s"
+            for d in scene.degradations
+        )
+        emit(f"sensor failures (one at a time): {failures or 'none (scene under 6 s)'}")
+    for name, m in pipe.modalities.items():
+        if m.model is not None:
+            emit(f"  {name:<8} {m.model}  ({m.model.selection.reason})")
+    emit(
+        f"{'t (s)':>6}  {'truth':<8}  {'sensors':<14} {'fused':<8} {'score':>5} | "
+        + "  ".join(f"{n:<19}" for n in names)
+        + "  end-to-end"
+    )
 
 
 def run(
@@ -125,65 +203,51 @@ def run(
     mic: bool = False,
     seconds: float = 12.0,
     seed: int = 0,
+    streams: int = 1,
     backend: str = "auto",
     as_json: bool = False,
     plot: str | Path | None = None,
     emit: Callable[[str], None] = print,
 ) -> int:
     """Runs the demo; returns the process exit code."""
+    if not 1 <= streams <= 16:
+        raise MMEdgeError(f"--streams must be 1 to 16, got {streams}")
     video_src, audio_src, scene = _sources(video, audio, media, camera, mic, seconds, seed)
     live = any(s is not None and s.live for s in (video_src, audio_src))
-    pipe = build_pipeline(video_src, audio_src, backend)
-    modalities = [n for n in ("image", "video", "audio") if n in pipe.modalities]
+    pipe = build_pipeline(video_src, audio_src, backend, streams)
+    names = list(pipe.modalities)
     if not as_json:
-        where = (
-            "SyntheticScene"
-            if scene
-            else ", ".join(s.name for s in (video_src, audio_src) if s is not None)
-        )
-        emit(f"mmedge demo: {where}; fusion log_linear at 2 Hz over {', '.join(modalities)}")
-        if scene is None:
-            emit(
-                "note: the built-in bundles know only the generated scene's classes "
-                f"({', '.join(SCENE_LABELS)}): on real media their labels mean nothing. Run "
-                "your own bundles with `mmedge run PIPELINE.toml`."
-            )
-        for name, m in pipe.modalities.items():
-            if m.model is not None:
-                emit(f"  {name:<6} {m.model}  ({m.model.selection.reason})")
-        emit(
-            f"{'t (s)':>6}  {'truth':<8}  {'fused':<8} {'score':>5} | "
-            + "  ".join(f"{n:<16}" for n in modalities)
-            + "  end-to-end"
-        )
+        _header(emit, pipe, scene, names)
     rows: list[dict[str, Any]] = []
 
     def show(r: FusedResult) -> None:
         truth = scene.truth(r.t_s) if scene is not None else None
-        rows.append({**r.to_dict(), "truth": truth})
+        rows.append({**r.to_dict(), "truth": truth, "sensors": _failure(scene, r.t_s)})
         if not as_json:
-            emit(_row(r, truth, modalities))
+            emit(_row(r, truth, names, _failure(scene, r.t_s)))
 
     pipe.on_result(show)
     pipe.run(timeout_s=seconds if live else None)
     stats = pipe.stats()
     summary: dict[str, Any] = {"count": len(rows), "stats": stats}
     if scene is not None and rows:
-        summary["accuracy_vs_truth"] = _agreement(rows, modalities)
+        acc = summary["accuracy_vs_truth"] = _agreement(rows, names)
+        best = max(v for k, v in acc.items() if k != "fused")
+        summary["fused_minus_best_single_points"] = 100 * (acc["fused"] - best)
+        summary["accuracy_vs_truth_flagged_answers_kept"] = _agreement(rows, names, False)
+        summary["degradations"] = [d.__dict__ for d in scene.degradations]
     if plot:
-        pipe.plot_latency(plot)
+        from mmedge.demo_timeline import plot_timeline
+
+        plot_timeline(rows, names, scene, plot)
     if as_json:
         emit(json.dumps({"results": rows, **summary}, indent=2, default=str))
     else:
         if "accuracy_vs_truth" in summary:
-            acc = summary["accuracy_vs_truth"]
-            emit(
-                "agreement with the scene's truth: "
-                + ", ".join(f"{k} {v:.0%}" for k, v in acc.items())
-            )
+            emit(_summary_line(summary["accuracy_vs_truth"]))
         emit(pipe.telemetry.table())
         if stats["errors"]:
             emit(f"errors: {stats['errors']}")
         if plot:
-            emit(f"latency plot: {plot}")
+            emit(f"timeline: {plot}")
     return 0 if rows else 1

@@ -33,13 +33,14 @@ def test_demo(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "fusion log_linear at 2 Hz over image, video, audio" in out
-    assert "agreement with the scene's truth: fused" in out
+    assert "agreement with the scene's truth (a flagged input: no answer): fused" in out
+    assert "sensor failures (one at a time): " in out and "fused vs the best single" in out
     for stage in ("preprocess", "infer", "fuse", "end_to_end"):
         assert stage in out
 
 
 def test_demo_json(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
-    plot = tmp_path / "latency.png"
+    plot = tmp_path / "timeline.png"
     assert main(["demo", "--json", "--seconds", "6", "--plot", str(plot)]) == 0
     report = json.loads(capsys.readouterr().out)
     rows = report["results"]

@@ -26,6 +26,7 @@ FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 # Hardware calls of the README and the file-backed stand-ins the test puts in their place.
 STAND_INS = {
     "Camera(0)": "_readme_media().video",
+    "Camera(1)": "_readme_media().video",
     "Microphone(16000, block_ms=100)": "_readme_media().audio",
 }
 DOCTESTED = ["mmedge", "mmedge.pipeline.pipeline"]

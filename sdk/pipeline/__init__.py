@@ -3,8 +3,9 @@ telemetry, and pipelines from TOML files (config)."""
 
 from __future__ import annotations
 
-from mmedge.pipeline.fusion import Contribution, FusedResult, FusionError, ModalityResult
+from mmedge.pipeline.fusion import FusionError
 from mmedge.pipeline.pipeline import Pipeline
+from mmedge.pipeline.results import Contribution, FusedResult, ModalityResult
 from mmedge.pipeline.telemetry import Telemetry
 
 __all__ = [

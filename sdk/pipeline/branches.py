@@ -18,6 +18,7 @@ import numpy as np
 
 from mmedge import preprocess as pp
 from mmedge.errors import MMEdgeError
+from mmedge.pipeline.health import FrameHealth, audio_health
 from mmedge.pipeline.results import ModalityResult
 from mmedge.pipeline.telemetry import Telemetry
 from mmedge.runtime.detection import predict_detections
@@ -135,6 +136,7 @@ class FrameBranch(Branch):
     def __init__(self, m: Modality, telemetry: Telemetry) -> None:
         super().__init__(m, telemetry)
         self.frames_seen = 0
+        self.frame_health = FrameHealth()
 
     def _detect(self, frame: VideoFrame, span: tuple[float, float]) -> ModalityResult:
         model = self.m.model
@@ -164,14 +166,18 @@ class FrameBranch(Branch):
         frame = item
         assert isinstance(frame, VideoFrame)
         self.frames_seen += 1
+        health = self.frame_health.check(frame.image, frame.t_s)
         if (self.frames_seen - 1) % self.m.every_n:
             return []
         span = (frame.t_s, frame.t_end_s)
         if self.m.model is None:
             return [ModalityResult(self.m.name, *span, raw=frame.image, arrived=frame.arrived)]
         if self.m.model.heads:
-            return [self._detect(frame, span)]
-        return [self._infer(frame.image, span, frame.arrived)]
+            result = self._detect(frame, span)
+        else:
+            result = self._infer(frame.image, span, frame.arrived)
+        result.health = health
+        return [result]
 
 
 class ClipBranch(Branch):
@@ -188,11 +194,13 @@ class ClipBranch(Branch):
         self.frame_times: collections.deque[float] = collections.deque(maxlen=span)
         self.raw_frames: collections.deque[np.ndarray] = collections.deque(maxlen=span)
         self.stack = pp.FrameStack(spec) if m.model is not None else None
+        self.frame_health = FrameHealth()
 
     def feed(self, item: VideoFrame | AudioChunk) -> list[ModalityResult]:
         frame = item
         assert isinstance(frame, VideoFrame)
         self.frame_times.append(frame.t_s)
+        health = self.frame_health.check(frame.image, frame.t_s)  # of the clip's newest frame
         if self.stack is None:
             self.raw_frames.append(frame.image)
             if len(self.raw_frames) < (self.raw_frames.maxlen or 0):
@@ -207,7 +215,9 @@ class ClipBranch(Branch):
             return []
         feeds = {self.m.model.input_name: clip}  # type: ignore[union-attr]
         span = (self.frame_times[0], frame.t_end_s)
-        return [self._infer(None, span, frame.arrived, feeds, prep_ms)]
+        result = self._infer(None, span, frame.arrived, feeds, prep_ms)
+        result.health = health
+        return [result]
 
 
 class AudioWindowBranch(Branch):
@@ -295,6 +305,7 @@ class AudioWindowBranch(Branch):
                 )
             else:
                 out.append(self._infer(samples, span, self.last_arrived))
+                out[-1].health = audio_health(samples)
             self.emitted_to = self.consumed + min(window, len(self.buffer))
             self.buffer = self.buffer[hop:]
             self.consumed += hop

@@ -29,8 +29,7 @@ import numpy as np
 
 from mmedge.bundle import Bundle
 from mmedge.errors import MMEdgeError
-from mmedge.pipeline.detection_fusion import rescored_detections
-from mmedge.pipeline.results import Contribution, FusedResult, ModalityResult
+from mmedge.pipeline.results import FusedResult, ModalityResult
 from mmedge.pipeline.scheduler import Aligner
 from mmedge.runtime.model import Model, softmax
 
@@ -201,9 +200,12 @@ def _probs_of(model: Model, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
 
 @register_fuser
 class LateFuser:
-    """weighted_mean, log_linear or max over the modalities' class probabilities."""
+    """weighted_mean, log_linear or max over the modalities' class probabilities. Results with
+    an input problem (ModalityResult.health: a dark or frozen camera, a silent or clipping
+    microphone) are left out while any healthy one is there (weight 0, listed in the note)."""
 
     methods: ClassVar[tuple[str, ...]] = LATE_METHODS
+    gates_health: ClassVar[bool] = True
 
     def __init__(self, method: str) -> None:
         if method not in LATE_METHODS:
@@ -329,59 +331,10 @@ class ModelFuser:
         return Fused(_probs_of(self.model, feeds), self.model.labels, weights, "model")
 
 
-def assemble(
-    fused: Fused,
-    chosen: Mapping[str, ModalityResult],
-    t_s: float,
-    modalities: Mapping[str, Modality],
-    now: float,
-) -> FusedResult:
-    """The FusedResult of a fuser's answer at trigger time t_s: each chosen modality's window,
-    staleness, weight and own top class; the modalities left out; latency from the newest
-    input's arrival (time.monotonic() `now`)."""
-    index = int(np.argmax(fused.probs))
-    contributors = []
-    for name, r in chosen.items():
-        own_label, own_score = None, None
-        model = modalities[name].model
-        if r.probs is not None and model is not None:
-            k = int(np.argmax(r.probs))
-            own_label = model.labels[k] if k < len(model.labels) else str(k)
-            own_score = float(r.probs[k])
-        contributors.append(
-            Contribution(
-                name,
-                r.t_start_s,
-                r.t_end_s,
-                (t_s - r.t_end_s) * 1e3,
-                fused.weights.get(name, 0.0),
-                own_label,
-                own_score,
-            )
-        )
-    newest = max(r.arrived for r in chosen.values())
-    return FusedResult(
-        t_s=t_s,
-        label=fused.labels[index] if index < len(fused.labels) else str(index),
-        index=index,
-        score=float(fused.probs[index]),
-        probs=np.asarray(fused.probs, np.float32),
-        method=fused.method,
-        contributors=contributors,
-        missing=[n for n in modalities if n not in chosen],
-        latency_ms=(now - newest) * 1e3,
-        note=fused.note,
-        detections={n: r.detections for n, r in chosen.items() if r.detections is not None},
-        rescored=rescored_detections(chosen, modalities, fused.weights),
-        events={n: r.events for n, r in chosen.items() if r.detections is not None},
-    )
-
-
 __all__ = [
     "FUSERS",
     "LATE_METHODS",
     "Aligner",
-    "Contribution",
     "Fused",
     "FusedResult",
     "Fuser",
@@ -391,7 +344,6 @@ __all__ = [
     "LateFuser",
     "ModalityResult",
     "ModelFuser",
-    "assemble",
     "late_fusion",
     "make_fuser",
     "register_fuser",

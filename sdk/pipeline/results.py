@@ -39,6 +39,7 @@ class ModalityResult:
     outputs: Mapping[str, np.ndarray] = field(default_factory=dict)
     detections: Detections | None = None
     events: list[TrackEvent] = field(default_factory=list)
+    health: str | None = None  # an input problem (mmedge.pipeline.health): late fusion skips it
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Contribution:
     weight: float
     label: str | None
     score: float | None
+    health: str | None = None  # why late fusion left it out (weight 0), if it did
 
 
 @dataclass(frozen=True)

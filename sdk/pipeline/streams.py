@@ -21,7 +21,8 @@ every modality), and one `StreamGroup` whose worker takes them in batches:
 
 Telemetry: the group's own 'preprocess' / 'infer' / 'postprocess' (per batch) and batch-size
 counters ('batch_1', 'batch_2', ...); each stream's 'wait' (frame arrival to its batch's start)
-and 'latency' (frame arrival to its result), and its drops, as every modality's.
+and 'latency' (frame arrival to its result, as for every modality), and its drops. The shared
+model gets up to 4 ONNX Runtime threads (its one worker runs every stream's batches).
 """
 
 from __future__ import annotations

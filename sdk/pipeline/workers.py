@@ -23,9 +23,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from mmedge.errors import MMEdgeError
+from mmedge.pipeline.assembly import assemble
 from mmedge.pipeline.batch_branch import BatchBranch
 from mmedge.pipeline.branches import Branch, Modality
-from mmedge.pipeline.fusion import Fuser, assemble
+from mmedge.pipeline.fusion import Fuser
 from mmedge.pipeline.results import FusedResult, ModalityResult
 from mmedge.pipeline.scheduler import Scheduler
 from mmedge.pipeline.telemetry import Telemetry
@@ -182,6 +183,9 @@ class Workers:
                         break
                     continue
                 errors_in_row = 0
+                done = time.monotonic()
+                for r in results:  # from the newest input's arrival to its result
+                    self.telemetry.record(m.name, "latency", (done - r.arrived) * 1e3)
                 self._hand_over(results)
                 # the pipeline's own work on this item: windowing, stacking, hand-over
                 overhead_ms = (time.perf_counter() - t0) * 1e3 - branch.busy_ms
@@ -254,7 +258,9 @@ class Workers:
     def _fuse(self, t: float, chosen: dict[str, ModalityResult]) -> None:
         t0 = time.perf_counter()
         try:
-            fused = self.fuser.combine(chosen)
+            healthy = {n: r for n, r in chosen.items() if r.health is None}
+            gate = getattr(self.fuser, "gates_health", False) and healthy
+            fused = self.fuser.combine(healthy if gate else chosen)
             if fused is None:  # nothing these results can be fused into
                 return
             result = assemble(fused, chosen, t, self.modalities, time.monotonic())

@@ -12,12 +12,14 @@ functions render training data for the built-in demo bundles (scripts/build_bund
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mmedge.sources.base import AudioChunk, Source, VideoFrame
+from mmedge.sources.degradations import NOISE_STD, Degradation, active
 
 LABELS = ("circle", "square", "triangle")
 PITCH_HZ = {"circle": (500.0, 700.0), "square": (150.0, 250.0), "triangle": (1000.0, 1500.0)}
@@ -116,7 +118,8 @@ class SyntheticScene:
     seconds: scene length; fps: frame rate (Hz); sample_rate_hz, block_ms: audio chunks.
     realtime: pace both sources by the wall clock (they then behave as live sources);
     otherwise they are file-like (nothing dropped, reproducible). video_noise/audio_noise:
-    degradation (grey-level std / sample std).
+    degradation (grey-level std / sample std). degradations: sensor failures over time
+    (mmedge.sources.degradations: dark or frozen camera, loud noise or a muted microphone).
     """
 
     def __init__(
@@ -132,10 +135,12 @@ class SyntheticScene:
         realtime: bool = False,
         video_noise: float = 18.0,
         audio_noise: float = 0.05,
+        degradations: Sequence[Degradation] = (),
     ) -> None:
         self.seconds, self.fps, self.sample_rate_hz = seconds, fps, sample_rate_hz
         self.width, self.height, self.seed = width, height, seed
         self.video_noise, self.audio_noise = video_noise, audio_noise
+        self.degradations = list(degradations)
         rng = np.random.default_rng(seed)
         self.segments: list[Segment] = []
         t, last = 0.0, None
@@ -167,6 +172,16 @@ class SyntheticScene:
         return max(overlap, key=overlap.__getitem__)
 
     def frame(self, index: int) -> np.ndarray:
+        """Frame `index` (BGR uint8), as the camera delivers it (degradations included)."""
+        failure = active(self.degradations, index / self.fps, camera=True)
+        if failure is not None and failure.kind == "frozen":
+            index = int(np.ceil(failure.t_start_s * self.fps - 1e-9))  # the frame it froze on
+        image = self._clean_frame(index)
+        if failure is not None and failure.kind == "dark":
+            image = (image.astype(np.float32) * 0.05 + 0.5).astype(np.uint8)
+        return image
+
+    def _clean_frame(self, index: int) -> np.ndarray:
         t = index / self.fps
         seg = self.segment_at(t)
         rng = np.random.default_rng([self.seed, index, 1])
@@ -199,6 +214,15 @@ class SyntheticScene:
             out[i0 : i0 + m] = render_audio(
                 seg.label, float(t[i0]), m, rate, rng, pitch=pitch, noise=self.audio_noise
             )
+        for d in self.degradations:
+            hit = (t >= d.t_start_s) & (t < d.t_end_s)
+            if d.camera or not hit.any():
+                continue
+            if d.kind == "muted":
+                out[hit] = 0.0
+            else:
+                noise = np.random.default_rng([self.seed, start, 3]).normal(0, NOISE_STD, n)
+                out[hit] += noise[hit].astype(np.float32)
         return out
 
 

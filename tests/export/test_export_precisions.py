@@ -307,8 +307,8 @@ def test_fp16_parity_gate_refuses_a_bad_conversion(
     model, _, evaluation = small_mnist
     real = bundle_export_module.to_fp16
 
-    def lossy(proto):  # a converter that rounds one conv kernel to 2 significant bits
-        converted = real(proto)
+    def lossy(proto, *args):  # a converter that rounds one conv kernel to 2 significant bits
+        converted = real(proto, *args)
         for init in converted.graph.initializer:
             w = numpy_helper.to_array(init)
             if w.ndim == 4:

@@ -13,6 +13,7 @@ import pytest
 
 import mmedge
 from mmedge import Pipeline
+from mmedge.pipeline.assembly import assemble
 from mmedge.pipeline.fusion import (
     FUSERS,
     Fused,
@@ -21,7 +22,6 @@ from mmedge.pipeline.fusion import (
     HeadFuser,
     LateFuser,
     ModelFuser,
-    assemble,
     late_fusion,
     make_fuser,
     register_fuser,
