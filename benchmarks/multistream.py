@@ -186,7 +186,11 @@ def targets(rows: list[dict]) -> dict[str, Any]:
         ratio = batched["throughput"]["fps"] / per["throughput"]["fps"]
         bound = 2 * MAX_DELAY_MS + batched["paced"]["batch_infer_p50_ms"]
         p99 = batched["paced"]["p99_ms"]
+        capacity = batched["throughput"]["fps"]
         out[model] = {
+            "demand_fps": 8 * FPS,
+            "batched_capacity_fps": capacity,
+            "overloaded": capacity < 8 * FPS,
             "throughput_ratio": ratio,
             "throughput_met": ratio >= 1.5,
             "p99_ms": p99,
@@ -227,6 +231,13 @@ def markdown(payload: dict[str, Any]) -> str:
             f"stream ({'met' if t['throughput_met'] else '**not met**'}: >= 1.5x); p99 "
             f"{t['p99_ms']:.1f} ms against 2 x max_delay + one batch's inference = "
             f"{t['p99_bound_ms']:.1f} ms ({'met' if t['p99_met'] else '**not met**'})"
+            + (
+                f"; 8 x 30 fps = {t['demand_fps']:.0f} frames/s is more than this machine runs "
+                f"this model at ({t['batched_capacity_fps']:.0f} batched): queues fill, frames "
+                "drop, and the latency bound cannot hold"
+                if t["overloaded"]
+                else ""
+            )
         )
     return "\n".join(lines) + "\n"
 
