@@ -120,7 +120,9 @@ def run(
     background = VideoFile(video, loop=True) if video else None
     scene = DigitScene(seconds, seed=seed, background=background, glyphs=glyphs)
     source = _Remembered(scene.video)
-    tracker, counter = Tracker(), LineCounter("centre", *scene.line)
+    # The scene's digits never overlap (one lane each): a box covering a tracked digit by 0.3 is
+    # the detector's second reading of it (another class, per-class NMS), not a new digit.
+    tracker, counter = Tracker(duplicate_iou=0.3), LineCounter("centre", *scene.line)
     pipe = Pipeline().add(
         "cam", source, builtin_bundle("digit_detector"), track=tracker, counters=[counter],
         backend=backend,
