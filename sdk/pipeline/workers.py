@@ -176,10 +176,7 @@ class Workers:
                     results = branch.feed(item)
                 except Exception as exc:
                     errors_in_row += 1
-                    self.report(m.name, "infer", exc)
-                    if errors_in_row >= self.MAX_ERRORS_IN_ROW:
-                        stopped = f"{m.name} stopped after {errors_in_row} failures in a row"
-                        self.report(m.name, "infer", MMEdgeError(stopped))
+                    if self._gives_up(m.name, exc, errors_in_row):
                         break
                     continue
                 errors_in_row = 0
@@ -197,6 +194,17 @@ class Workers:
         finally:
             m.queue.close()  # the reader's put returns at once: it ends and closes the source
             self._fuse_queue.put(_End(m.name))
+
+    def _gives_up(self, owner: str, exc: BaseException, in_row: int) -> bool:
+        """Reports a failed item; True when that makes MAX_ERRORS_IN_ROW in a row (reported
+        too): its owner then stops."""
+        self.report(owner, "infer", exc)
+        if in_row < self.MAX_ERRORS_IN_ROW:
+            return False
+        self.report(
+            owner, "infer", MMEdgeError(f"{owner} stopped after {in_row} failures in a row")
+        )
+        return True
 
     def _work_group(self, branch: BatchBranch) -> None:
         """A StreamGroup's batches -> its branch -> the fuser's queue; every member's end is
@@ -216,10 +224,7 @@ class Workers:
                     errors_in_row = 0
                 except Exception as exc:
                     errors_in_row += 1
-                    self.report(group.name, "infer", exc)
-                    if errors_in_row >= self.MAX_ERRORS_IN_ROW:
-                        stopped = f"{group.name} stopped after {errors_in_row} failures in a row"
-                        self.report(group.name, "infer", MMEdgeError(stopped))
+                    if self._gives_up(group.name, exc, errors_in_row):
                         break
         except Exception as exc:
             self.report(group.name, "infer", exc)

@@ -168,3 +168,19 @@ def test_a_fixed_batch_bundle_is_refused_with_the_fix() -> None:
             MMEdgeError, match=r"fixed batch of 1.*re-export it with a dynamic batch axis"
         ):
             check_batchable("cams", fixed, {"cams/0": video}, 10.0)  # type: ignore[arg-type]
+
+
+def test_a_failing_model_ends_the_group_without_hanging(clips) -> None:
+    model = mmedge.Model(mmedge.builtin_bundle("scene_image"))
+
+    def broken(feeds: Any) -> Any:
+        raise RuntimeError("device lost")
+
+    model.infer = broken  # type: ignore[method-assign]
+    sources = [ImageSequence(f, 1 / 30) for f in clips.values()]
+    pipe = mmedge.Pipeline().add("cams", sources, model, batch=True, max_delay_ms=5)
+    assert pipe.run(timeout_s=30) == []
+    errors = [e["error"] for e in pipe.stats()["errors"]]
+    assert errors.count("RuntimeError: device lost") == 10
+    assert "MMEdgeError: cams stopped after 10 failures in a row" in errors
+    model.close()
