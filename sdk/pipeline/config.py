@@ -14,10 +14,22 @@
     bundle = "builtin:scene_audio"
     source = { type = "media_audio", path = "clip.mp4" }
 
+    [[modality]]                     # several cameras, one model, batched
+    name = "cams"
+    bundle = "builtin:digit_detector"
+    batch = true
+    max_delay_ms = 10
+    track = true
+    sources.front = { type = "camera", device = 0 }
+    sources.rear = { type = "camera", device = 1 }   # or sources = [{...}, {...}]
+
     [fusion]
     method = "log_linear"            # weighted_mean | log_linear | max | head | model
     rate_hz = 2.0                    # or trigger = "image"
     max_skew_ms = 600
+
+Every other key of a [[modality]] is an option of Pipeline.add (every_n, weight, window_s,
+hop_s, track, rescore, batch, max_delay_ms, pad, and the Model's: backend, precision, ...).
 
 Source types: camera (device, width, height, fps), microphone (sample_rate_hz, block_ms,
 device), video_file (path, loop), audio_file (path, block_ms), media_video / media_audio (path:
@@ -119,6 +131,28 @@ def make_source(spec: Mapping[str, Any], base: Path, shared: _Shared, where: str
         raise ConfigError(f"{where}.source: {exc}") from exc
 
 
+def _sources(
+    entry: dict[str, Any], base: Path, shared: _Shared, where: str
+) -> Source | list[Source] | dict[str, Source]:
+    """A modality's `source` table, or its `sources`: a list or a table of source tables."""
+    one, several = entry.pop("source", None), entry.pop("sources", None)
+    if (one is None) == (several is None):
+        raise ConfigError(f"{where} needs a source table or sources (a list or table of them)")
+    if one is not None:
+        if not isinstance(one, Mapping):
+            raise ConfigError(f"{where}.source must be a table, got {type(one).__name__}")
+        return make_source(one, base, shared, where)
+    if isinstance(several, Mapping) and several:
+        return {
+            str(k): make_source(v, base, shared, f"{where}.sources.{k}") for k, v in several.items()
+        }
+    if isinstance(several, list) and several:
+        return [
+            make_source(v, base, shared, f"{where}.sources[{i}]") for i, v in enumerate(several)
+        ]
+    raise ConfigError(f"{where}.sources must be a non-empty list or table of source tables")
+
+
 def pipeline_from_config(config: Mapping[str, Any], base: Path) -> Pipeline:
     """A Pipeline from a parsed config (see the module docstring)."""
     settings = dict(config.get("pipeline", {}))
@@ -135,11 +169,8 @@ def pipeline_from_config(config: Mapping[str, Any], base: Path) -> Pipeline:
         name = entry.pop("name", None)
         if not name:
             raise ConfigError(f"{where} needs a name")
-        source_spec = entry.pop("source", None)
-        if not isinstance(source_spec, Mapping):
-            raise ConfigError(f"{where} ({name}) needs a source table")
         bundle = entry.pop("bundle", None)
-        source = make_source(source_spec, base, shared, f"{where} ({name})")
+        source = _sources(entry, base, shared, f"{where} ({name})")
         try:
             pipe.add(name, source, resolve_bundle(bundle, base) if bundle else None, **entry)
         except TypeError as exc:

@@ -184,3 +184,29 @@ def test_a_failing_model_ends_the_group_without_hanging(clips) -> None:
     assert errors.count("RuntimeError: device lost") == 10
     assert "MMEdgeError: cams stopped after 10 failures in a row" in errors
     model.close()
+
+
+def test_streams_from_a_pipeline_file(data_dir: Path, tmp_path: Path) -> None:
+    """`mmedge run` files: `sources` as a table (streams by name) or a list, batched."""
+    from mmedge.pipeline.config import ConfigError, load_pipeline
+
+    clips = data_dir / "video_clips"
+    config = tmp_path / "cams.toml"
+    config.write_text(
+        '[[modality]]\nname = "cams"\nbundle = "builtin:scene_image"\nbatch = true\n'
+        "max_delay_ms = 20\nevery_n = 10\n"
+        f'sources.front = {{ type = "video_file", path = "{clips / "box.mp4"}" }}\n'
+        f'sources.rear = {{ type = "video_file", path = "{clips / "cup.mp4"}" }}\n'
+    )
+    pipe = load_pipeline(config)
+    assert set(pipe.modalities) == {"cams/front", "cams/rear"}
+    results = pipe.run(timeout_s=120)
+    assert len(results) == 46  # every 10th of box.mp4's 455 frames
+    sizes = {k: v for k, v in pipe.stats()["modalities"]["cams"].items() if k.startswith("batch_")}
+    assert sizes and sum(int(k[6:]) * v for k, v in sizes.items()) > 46
+    config.write_text('[[modality]]\nname = "cams"\nsources = []\n')
+    with pytest.raises(ConfigError, match="sources must be a non-empty list or table"):
+        load_pipeline(config)
+    config.write_text('[[modality]]\nname = "cams"\n')
+    with pytest.raises(ConfigError, match="needs a source table or sources"):
+        load_pipeline(config)
