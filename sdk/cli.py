@@ -1,4 +1,5 @@
-"""The `mmedge` command line: info, export, export-triton, build-engine, validate, demo, run."""
+"""The `mmedge` command line: info, export, export-triton, serve, build-engine, validate, demo,
+run."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from mmedge.cli_export import add_export
+from mmedge.cli_serve import add_export_triton, add_serve
 from mmedge.errors import MMEdgeError
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -154,37 +156,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         as_json=args.json,
         plot=args.plot,
     )
-
-
-def _cmd_export_triton(args: argparse.Namespace) -> int:
-    from mmedge.serve import export_triton
-
-    repo = export_triton(
-        args.bundles, args.out, precision=args.precision, max_batch=args.max_batch,
-        max_delay_us=args.max_delay_us, instances=args.instances, device=args.device,
-        overwrite=args.overwrite,
-    )  # fmt: skip
-    models = sorted(p.name for p in repo.iterdir() if (p / "config.pbtxt").is_file())
-    print(f"wrote {repo}: {len(models)} models ({', '.join(models)})")
-    return EXIT_OK
-
-
-def _add_export_triton(sub: Any) -> None:
-    """`mmedge export-triton`."""
-    p = sub.add_parser(
-        "export-triton",
-        help="a Triton model repository: each bundle's model, its preprocessing and "
-        "post-processing (python backend) and an ensemble of the three",
-    )
-    p.add_argument("bundles", nargs="+", metavar="BUNDLE")
-    p.add_argument("-o", "--out", required=True, metavar="REPO")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
-    p.add_argument("--max-batch", type=int, default=8, help="Triton's max_batch_size")
-    p.add_argument("--max-delay-us", type=int, default=500, help="dynamic batching delay (us)")
-    p.add_argument("--instances", type=int, default=1, help="model instances per device")
-    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"))
-    p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(func=_cmd_export_triton)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -336,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (
         _add_info,
         _add_export,
-        _add_export_triton,
+        add_export_triton,
+        add_serve,
         _add_validate,
         _add_build_engine,
         _add_demo,
