@@ -15,6 +15,7 @@ from mmedge.bundle import Bundle, TensorSpec
 from mmedge.errors import BackendError, PreprocessError
 from mmedge.preprocess._checks import require_finite
 from mmedge.runtime.backends import Backend, create_backend
+from mmedge.runtime.backends import triton_remote as remote
 from mmedge.runtime.detection import predict_detections
 from mmedge.runtime.selection import Selection, select_artifact
 
@@ -73,7 +74,9 @@ class Model:
 
     bundle: a Bundle or the path of NAME.mmb / NAME.mmb.tar.
     backend: 'auto' (TensorRT engine when one fits this GPU, else ONNX Runtime with TensorRT EP
-        > CUDA EP > CPU), 'tensorrt' or 'ort'.
+        > CUDA EP > CPU), 'tensorrt' or 'ort'; or 'triton://HOST:PORT/MODEL': the inference on a
+        Triton server, preprocessing and post-processing here (runtime.backends.triton_remote;
+        backend_options: timeout_s, retries).
     precision: 'fp32', 'fp16' or 'int8'; None = the fastest artifact that passed its gates on
         this machine (timed once and cached, see mmedge.runtime.speed). artifact: a file name of the
         bundle to run exactly that one.
@@ -96,19 +99,29 @@ class Model:
         self._owns_bundle = not isinstance(bundle, Bundle)
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
         try:
-            self.selection: Selection = select_artifact(
-                self.bundle,
-                backend,
-                precision=precision,
-                artifact=artifact,
-                allow_fallback=allow_fallback,
-                backend_options=backend_options,
-            )
+            if backend.startswith(remote.SCHEME):  # the model on a server, the rest here
+                self.selection: Selection = Selection(
+                    "triton",
+                    self.bundle.artifact("onnx", precision or "fp32"),
+                    f"remote: {backend}",
+                )
+                self.backend: Backend = remote.TritonRemoteBackend(
+                    backend, self.bundle.inputs, self.bundle.outputs, **backend_options
+                )
+            else:
+                self.selection = select_artifact(
+                    self.bundle,
+                    backend,
+                    precision=precision,
+                    artifact=artifact,
+                    allow_fallback=allow_fallback,
+                    backend_options=backend_options,
+                )
+                self.backend = create_backend(
+                    self.selection.backend, self.selection.artifact.path, **backend_options
+                )
             self.backend_name = self.selection.backend
             self.artifact = self.selection.artifact
-            self.backend: Backend = create_backend(
-                self.backend_name, self.artifact.path, **backend_options
-            )
         except BaseException:
             if self._owns_bundle:
                 self.bundle.close()

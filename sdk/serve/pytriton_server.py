@@ -2,7 +2,9 @@
 `nvidia-pytriton`, which ships a `tritonserver` binary with the python backend): HTTP and gRPC
 endpoints, health (`/v2/health/ready`), Triton's metrics and statistics, and dynamic batching.
 
-Each bundle is one model named after it. A client sends what mmedge.Model.predict takes: RAW, a
+Each bundle is two models: BUNDLE_model, the bundle's network on tensors (what
+`Model(bundle, backend="triton://HOST:PORT/BUNDLE_model")` calls), and BUNDLE. To BUNDLE a
+client sends what mmedge.Model.predict takes: RAW, a
 uint8 frame (H, W[, C]) in the spec's input format (audio: SAMPLES float32 and SAMPLE_RATE
 int32), batch axis first; it gets LABEL (bytes), SCORE and PROBS, computed by mmedge.Model
 (the bundle's own preprocessing, the fp32 artifact unless told otherwise) exactly as on the
@@ -70,6 +72,23 @@ def _detect(model: Model) -> Callable[[list[Any]], list[dict[str, np.ndarray]]]:
     return infer
 
 
+def _tensor_binding(model: Model, max_batch: int) -> dict[str, Any]:
+    """BUNDLE_model: the bundle's ONNX model on tensors (for Model(..., backend="triton://"))."""
+    from pytriton.decorators import batch
+    from pytriton.model_config import ModelConfig, Tensor
+
+    def infer(**feeds: np.ndarray) -> dict[str, np.ndarray]:
+        return model.infer(feeds)
+
+    def tensors(specs: Any) -> list[Any]:
+        return [Tensor(name=t.name, dtype=np.float32, shape=tuple(d if isinstance(d, int) else -1
+                for d in t.shape[1:])) for t in specs]  # fmt: skip
+
+    config = ModelConfig(max_batch_size=max_batch)
+    return {"infer_func": batch(infer), "inputs": tensors(model.inputs),
+            "outputs": tensors(model.outputs), "config": config}  # fmt: skip
+
+
 def _binding(model: Model, max_batch: int) -> dict[str, Any]:
     """PyTriton bind() arguments of one bundle."""
     from pytriton.decorators import batch
@@ -126,6 +145,9 @@ def serve(
         with Triton(config=config) as triton:
             for model in models:
                 triton.bind(model_name=model.bundle.name, **_binding(model, max_batch))
+                triton.bind(
+                    model_name=f"{model.bundle.name}_model", **_tensor_binding(model, max_batch)
+                )
             log.info("serving %s on %s:%d", [m.bundle.name for m in models], address, http_port)
             triton.serve()
     finally:

@@ -6,6 +6,7 @@ server process group is stopped by its PID at the end."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -14,11 +15,13 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import mmedge
+import mmedge.sources
 from mmedge.datasets import read_wav
 
 grpc = pytest.importorskip("tritonclient.grpc")
@@ -36,19 +39,12 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    env_check = subprocess.run(
-        ["bash", str(REPO / "scripts" / "triton_env.sh"), "-c", "import pytriton"],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    if env_check.returncode != 0:
-        pytest.skip(f"no PyTriton environment: {env_check.stderr.strip()[-300:]}")
+def _start(log: Path, bundles: tuple[str, ...] = BUNDLES):
+    """(process, gRPC client, gRPC port, metrics port) of `mmedge serve` on 127.0.0.1, ready."""
     http_port, grpc_port, metrics_port = _free_ports(3)
-    log = tmp_path_factory.mktemp("serve") / "server.log"
     command = [
         "bash", str(REPO / "scripts" / "triton_env.sh"), "-m", "mmedge.cli", "serve",
-        *[mmedge.builtin_bundle(b) for b in BUNDLES], "--address", "127.0.0.1",
+        *[mmedge.builtin_bundle(b) for b in bundles], "--address", "127.0.0.1",
         "--http-port", str(http_port), "--grpc-port", str(grpc_port),
         "--metrics-port", str(metrics_port),
     ]  # fmt: skip
@@ -56,26 +52,48 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         proc = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    try:
-        client = grpc.InferenceServerClient(f"127.0.0.1:{grpc_port}")
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if all(client.is_model_ready(b) for b in BUNDLES):
-                    break
-            except Exception:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mmedge serve did not come up: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield client, metrics_port
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server's whole process group, by its PID
+    client = grpc.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+    deadline = time.monotonic() + 120
+    while True:
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+            if all(client.is_model_ready(b) for b in bundles):
+                return proc, client, grpc_port, metrics_port
+        except Exception:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop(proc)
+            pytest.fail(f"mmedge serve did not come up: {log.read_text()[-2000:]}")
+        time.sleep(0.5)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """The server's whole process group, by its PID."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def triton_env() -> None:
+    check = subprocess.run(
+        ["bash", str(REPO / "scripts" / "triton_env.sh"), "-c", "import pytriton"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    if check.returncode != 0:
+        pytest.skip(f"no PyTriton environment: {check.stderr.strip()[-300:]}")
+
+
+@pytest.fixture(scope="module")
+def server(triton_env: None, tmp_path_factory: pytest.TempPathFactory):
+    proc, client, grpc_port, metrics_port = _start(tmp_path_factory.mktemp("serve") / "log")
+    try:
+        yield client, metrics_port, grpc_port
+    finally:
+        _stop(proc)
 
 
 def _infer(client, model: str, **arrays: np.ndarray):
@@ -101,7 +119,7 @@ def _counts(metrics_port: int, model: str) -> tuple[int, int]:
 
 
 def test_answers_equal_the_local_model(server, video_frames, data_dir: Path) -> None:
-    server, _ = server
+    server, _, _ = server
     with mmedge.Model(mmedge.builtin_bundle("scene_image"), precision="fp32") as model:
         for frame in video_frames[:4]:
             got, expected = _infer(server, "scene_image", RAW=frame[None]), model.predict(frame)
@@ -126,7 +144,7 @@ def test_answers_equal_the_local_model(server, video_frames, data_dir: Path) -> 
 
 
 def test_concurrent_requests_are_batched(server, video_frames) -> None:
-    server, metrics_port = server
+    server, metrics_port, _ = server
     frame = video_frames[0][None]
     before = _counts(metrics_port, "scene_image")
     with ThreadPoolExecutor(16) as pool:  # 64 requests, 16 at a time, bounded by the timeout
@@ -137,3 +155,55 @@ def test_concurrent_requests_are_batched(server, video_frames) -> None:
     after = _counts(metrics_port, "scene_image")
     inferences, executions = after[0] - before[0], after[1] - before[1]
     assert inferences == 64 and executions < inferences, (inferences, executions)
+
+
+def test_a_remote_backend_gives_the_local_answers(server, video_frames) -> None:
+    """Model(bundle, backend="triton://...") runs the network on the server (BUNDLE_model) and
+    the preprocessing here: the same probabilities, bit for bit."""
+    _, _, grpc_port = server
+    bundle = mmedge.builtin_bundle("scene_image")
+    url = f"triton://127.0.0.1:{grpc_port}/scene_image_model"
+    with (
+        mmedge.Model(bundle, backend=url) as remote,
+        mmedge.Model(bundle, precision="fp32") as local,
+    ):
+        assert remote.describe()["backend"] == "triton"
+        for got, frame in zip(
+            remote.predict_batch(video_frames[:6]), video_frames[:6], strict=True
+        ):
+            np.testing.assert_array_equal(got.probs, local.predict(frame).probs)
+
+
+def test_a_server_that_dies_fails_its_modality_only(
+    triton_env: None, tmp_path: Path, video_frames
+) -> None:
+    """The server is killed mid-stream: the remote modality reports BackendError naming the
+    server and ends after 10 failures in a row; the local audio modality keeps going."""
+    proc, _, grpc_port, _ = _start(tmp_path / "log", ("scene_image",))
+    killed: list[float] = []
+    try:
+        scene = mmedge.sources.SyntheticScene(8.0, seed=0)
+        url = f"triton://127.0.0.1:{grpc_port}/scene_image_model"
+        remote = {"backend": url, "timeout_s": 2.0, "retries": 1}
+        pipe = (
+            mmedge.Pipeline()
+            .add("cam", scene.video, mmedge.builtin_bundle("scene_image"), **remote)
+            .add("audio", scene.audio, mmedge.builtin_bundle("scene_audio"))
+            .fuse("log_linear", trigger="audio", max_skew_ms=1000)
+        )
+
+        def kill_after_a_while(r: Any) -> None:
+            if r.t_s >= 2.0 and not killed:
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed.append(r.t_s)
+
+        results = pipe.on_result(kill_after_a_while).run(timeout_s=120)
+    finally:
+        _stop(proc)
+    assert killed
+    errors = [e["error"] for e in pipe.stats()["errors"] if e["modality"] == "cam"]
+    assert any(f"triton server 127.0.0.1:{grpc_port}" in e for e in errors), errors[:3]
+    assert "MMEdgeError: cam stopped after 10 failures in a row" in errors
+    late = [r for r in results if r.t_s > killed[0] + 1.5]
+    assert late and all({c.modality for c in r.contributors} == {"audio"} for r in late[-3:])
+    assert results[-1].t_s >= 7.5  # the audio ran to the end of the scene
