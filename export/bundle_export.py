@@ -299,7 +299,8 @@ def export_bundle(
         gate = ParityGate(
             model, signature, feeds, options.parity.gates(), name, unsimplified, detection
         )
-        graph.convert(gate.reference) if graph is not None else None  # end2end rows
+        if graph is not None:  # the reference as the graph gives it: end2end rows
+            graph.convert(gate.reference)
         signature.check_labels(labels, gate.reference)
         steps.update()
         artifacts = [gate.check(fp32)]
