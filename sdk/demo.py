@@ -222,9 +222,10 @@ def run(
 
     def show(r: FusedResult) -> None:
         truth = scene.truth(r.t_s) if scene is not None else None
-        rows.append({**r.to_dict(), "truth": truth, "sensors": _failure(scene, r.t_s)})
+        sensors = _failure(scene, r.t_s)
+        rows.append({**r.to_dict(), "truth": truth, "sensors": sensors})
         if not as_json:
-            emit(_row(r, truth, names, _failure(scene, r.t_s)))
+            emit(_row(r, truth, names, sensors))
 
     pipe.on_result(show)
     pipe.run(timeout_s=seconds if live else None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,8 @@ ALPHA_EDGE = 0.25  # a pixel belongs to a digit's box above this ink coverage (t
 @dataclass(frozen=True)
 class SceneObject:
     """One digit: its class, glyph (alpha 0..1 at its size, px), lane top y and motion: x of
-    its left edge at frame 0 and speed, px per frame."""
+    its left edge at frame 0 and speed, px per frame. tight: the box of its ink (alpha above
+    ALPHA_EDGE) relative to the glyph's top-left corner, x1, y1, x2, y2 px."""
 
     class_id: int
     alpha: np.ndarray
@@ -34,6 +35,12 @@ class SceneObject:
     x0: float
     speed: float
     ink: tuple[float, float, float]
+    tight: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        ys, xs = np.nonzero(self.alpha > ALPHA_EDGE)
+        box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+        object.__setattr__(self, "tight", box)
 
 
 @dataclass(frozen=True)
@@ -141,11 +148,8 @@ class DigitScene:
         return round(2 * span - x if x > span else x)
 
     def _box(self, obj: SceneObject, index: int) -> np.ndarray:
-        ys, xs = np.nonzero(obj.alpha > ALPHA_EDGE)
         x = self._x(obj, index)
-        return np.array(
-            [x + xs.min(), obj.y + ys.min(), x + xs.max() + 1, obj.y + ys.max() + 1], np.float32
-        )
+        return obj.tight + np.array([x, obj.y, x, obj.y], np.float32)
 
     def truth(self, index: int) -> FrameTruth:
         boxes, classes, ids = [], [], []
