@@ -27,4 +27,8 @@ ls sdk/_C*.so >/dev/null 2>&1 || python3 setup.py build_ext --inplace
 links=build/triton-env-path
 rm -rf "$links" && mkdir -p "$links/mmedge"
 for entry in sdk/*; do ln -s "$PWD/$entry" "$links/mmedge/"; done
-PYTHONPATH="$PWD/$links" exec "$venv/bin/python" "$@"
+# a .pth file rather than PYTHONPATH: Triton's python backend stubs (the models of an
+# export-triton repository) start without the caller's PYTHONPATH but read the venv's site-packages
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+echo "$PWD/$links" > "$site/mmedge-checkout.pth"
+exec "$venv/bin/python" "$@"

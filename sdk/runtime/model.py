@@ -75,8 +75,9 @@ class Model:
     bundle: a Bundle or the path of NAME.mmb / NAME.mmb.tar.
     backend: 'auto' (TensorRT engine when one fits this GPU, else ONNX Runtime with TensorRT EP
         > CUDA EP > CPU), 'tensorrt' or 'ort'; or 'triton://HOST:PORT/MODEL': the inference on a
-        Triton server, preprocessing and post-processing here (runtime.backends.triton_remote;
-        backend_options: timeout_s, retries).
+        Triton server, the post-processing here (runtime.backends.triton_remote; backend_options:
+        timeout_s, retries, preprocess='local' (tensors to BUNDLE_model) or 'server' (raw
+        samples to BUNDLE_raw, single-input image and audio bundles)).
     precision: 'fp32', 'fp16' or 'int8'; None = the fastest artifact that passed its gates on
         this machine (timed once and cached, see mmedge.runtime.speed). artifact: a file name of the
         bundle to run exactly that one.
@@ -138,6 +139,16 @@ class Model:
         self.labels = self.bundle.labels
         self.heads = self.bundle.heads()
         self._stack: pp.FrameStack | None = None
+        self.server_preprocess = bool(getattr(self.backend, "raw", False))
+        if self.server_preprocess and (
+            len(self.inputs) != 1 or self.spec is None or self.spec.kind not in ("image", "audio")
+        ):
+            self.close()
+            raise PreprocessError(
+                f"preprocess='server' takes single-input image or audio bundles; "
+                f"{self.bundle.name!r} has inputs {[t.name for t in self.inputs]} of kind "
+                f"{self.spec.kind if self.spec else None}"
+            )
 
     # -- preprocessing -------------------------------------------------------------------------
 
@@ -154,32 +165,45 @@ class Model:
             raise PreprocessError(f"inputs must be exactly {names}, got {sorted(sample)}")
         return dict(sample)
 
+    @staticmethod
+    def _needs_rate(spec: pp.Spec | None, sample_rate: int | None, name: str) -> None:
+        """Raw audio without its rate is refused: read at the model's rate it would give a
+        wrong answer without any error."""
+        if spec is not None and spec.kind == "audio" and sample_rate is None:
+            raise PreprocessError(
+                f"raw audio for input {name!r} needs its rate: predict(samples, "
+                f"sample_rate=HZ) (the model computes features at {spec.sample_rate_hz} Hz and "
+                "resamples from yours; audio at another rate read as that one gives a wrong "
+                "answer without any error)"
+            )
+
     def _tensor(
         self, declared: TensorSpec, raw: Any, sample_rate: int | None, native: bool = False
     ) -> np.ndarray:
         spec = self.specs[declared.name]
         if spec is None:
             return _tensor_sample(raw, declared)
-        if spec.kind == "audio" and sample_rate is None and not native:
-            raise PreprocessError(
-                f"raw audio for input {declared.name!r} needs its rate: predict(samples, "
-                f"sample_rate=HZ) (the model computes features at {spec.sample_rate_hz} Hz and "
-                "resamples from yours; audio at another rate read as that one gives a wrong "
-                "answer without any error)"
-            )
+        if not native:
+            self._needs_rate(spec, sample_rate, declared.name)
         return spec.apply(raw, sample_rate_hz=sample_rate)
 
     def preprocess(self, sample: Any, *, sample_rate: int | None = None) -> dict[str, np.ndarray]:
         """One sample -> the model's input tensors (batch 1) by input name, through each input's
         preprocessing spec. sample: an image (uint8 HWC/HW), audio (mono samples; sample_rate in
         Hz, required), a clip ((T, H, W, C) frames), a float32 tensor for inputs without a
-        spec; for a multi-input model a mapping of input name to sample."""
+        spec; for a multi-input model a mapping of input name to sample. With
+        preprocess='server': the raw sample as the server takes it (triton_remote.raw_feeds)."""
+        if self.server_preprocess:
+            self._needs_rate(self.spec, sample_rate, self.input_name)
+            return remote.raw_feeds(self.spec, [sample], [sample_rate])
         raw = self._per_input(sample)
         return {t.name: self._tensor(t, raw[t.name], sample_rate) for t in self.inputs}
 
     def preprocess_native(self, sample: Any) -> dict[str, np.ndarray]:
         """preprocess() of samples already at each spec's own rate (the pipeline resamples its
         audio windows before they get here)."""
+        if self.server_preprocess:
+            return remote.raw_feeds(self.spec, [sample])
         raw = self._per_input(sample)
         return {t.name: self._tensor(t, raw[t.name], None, native=True) for t in self.inputs}
 
@@ -192,6 +216,9 @@ class Model:
             raise PreprocessError("predict_batch needs at least one sample")
         if sample_rates is not None and len(sample_rates) != n:
             raise PreprocessError(f"{n} samples but {len(sample_rates)} sample rates")
+        if self.server_preprocess:
+            self._needs_rate(self.spec, None if sample_rates is None else 0, self.input_name)
+            return remote.raw_feeds(self.spec, samples, sample_rates)
         if len(self.inputs) == 1 and self.spec is not None:
             if self.spec.kind == "audio" and sample_rates is None:
                 raise PreprocessError(

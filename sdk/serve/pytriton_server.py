@@ -2,8 +2,11 @@
 `nvidia-pytriton`, which ships a `tritonserver` binary with the python backend): HTTP and gRPC
 endpoints, health (`/v2/health/ready`), Triton's metrics and statistics, and dynamic batching.
 
-Each bundle is two models: BUNDLE_model, the bundle's network on tensors (what
-`Model(bundle, backend="triton://HOST:PORT/BUNDLE_model")` calls), and BUNDLE. To BUNDLE a
+Each bundle is three models: BUNDLE_model, the bundle's network on tensors (what
+`Model(bundle, backend="triton://HOST:PORT/BUNDLE_model")` calls); BUNDLE_raw, the bundle's
+preprocessing and network on raw samples (RAW, or SAMPLES and SAMPLE_RATE, batch axis first)
+returning the network's outputs (what `Model(..., preprocess="server")` calls); and BUNDLE. To
+BUNDLE a
 client sends what mmedge.Model.predict takes: RAW, a
 uint8 frame (H, W[, C]) in the spec's input format (audio: SAMPLES float32 and SAMPLE_RATE
 int32), batch axis first; it gets LABEL (bytes), SCORE and PROBS, computed by mmedge.Model
@@ -20,6 +23,7 @@ in: a venv of the system's Python with numpy < 2 works (scripts/triton_env.sh ma
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,6 +31,7 @@ import numpy as np
 
 from mmedge.errors import MMEdgeError
 from mmedge.runtime.model import Model
+from mmedge.serve.triton_repo import PLANAR_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,42 @@ def _tensor_binding(model: Model, max_batch: int) -> dict[str, Any]:
             "outputs": tensors(model.outputs), "config": config}  # fmt: skip
 
 
+def _raw_inputs(model: Model) -> list[Any]:
+    """What a client sends for the model's spec (per request row)."""
+    from pytriton.model_config import Tensor
+
+    assert model.spec is not None
+    if model.spec.kind == "audio":
+        return [Tensor(name="SAMPLES", dtype=np.float32, shape=(-1,)),
+                Tensor(name="SAMPLE_RATE", dtype=np.int32, shape=(1,))]  # fmt: skip
+    if model.spec.kind == "video":
+        return [Tensor(name="RAW", dtype=np.uint8, shape=(-1,) * 4)]
+    planar = getattr(model.spec, "input_format", "BGR") in PLANAR_FORMATS
+    return [Tensor(name="RAW", dtype=np.uint8, shape=(-1,) * (2 if planar else 3))]
+
+
+def _raw_binding(model: Model, max_batch: int) -> dict[str, Any]:
+    """BUNDLE_raw: preprocessing and network on raw samples, the network's outputs back (for
+    Model(..., preprocess="server"))."""
+    from pytriton.decorators import batch
+    from pytriton.model_config import ModelConfig
+
+    audio = model.spec is not None and model.spec.kind == "audio"
+
+    def infer(**inputs: np.ndarray) -> dict[str, np.ndarray]:
+        if audio:
+            rates = [int(r) for r in inputs["SAMPLE_RATE"].reshape(-1)]
+            feeds = model.preprocess_batch(list(inputs["SAMPLES"]), sample_rates=rates)
+        else:
+            feeds = model.preprocess_batch(list(inputs["RAW"]))
+        return model.infer(feeds)
+
+    binding = _tensor_binding(model, max_batch)
+    binding.update(infer_func=batch(infer), inputs=_raw_inputs(model),
+                   config=ModelConfig(max_batch_size=max_batch))  # fmt: skip
+    return binding
+
+
 def _binding(model: Model, max_batch: int) -> dict[str, Any]:
     """PyTriton bind() arguments of one bundle."""
     from pytriton.decorators import batch
@@ -107,17 +148,26 @@ def _binding(model: Model, max_batch: int) -> dict[str, Any]:
                    Tensor(name="COUNT", dtype=np.int32, shape=(1,))]  # fmt: skip
         return {"infer_func": _detect(model), "inputs": inputs, "outputs": outputs,
                 "config": ModelConfig(batching=False)}  # fmt: skip
-    if model.spec.kind == "audio":
-        inputs = [Tensor(name="SAMPLES", dtype=np.float32, shape=(-1,)),
-                  Tensor(name="SAMPLE_RATE", dtype=np.int32, shape=(1,))]  # fmt: skip
-    else:
-        rank = 4 if model.spec.kind == "video" else 3
-        inputs = [Tensor(name="RAW", dtype=np.uint8, shape=(-1,) * rank)]
+    inputs = _raw_inputs(model)
     outputs = [Tensor(name="LABEL", dtype=bytes, shape=(1,)),
                Tensor(name="SCORE", dtype=np.float32, shape=(1,)),
                Tensor(name="PROBS", dtype=np.float32, shape=(len(model.labels),))]  # fmt: skip
     return {"infer_func": batch(_classify(model)), "inputs": inputs, "outputs": outputs,
             "config": ModelConfig(max_batch_size=max_batch)}  # fmt: skip
+
+
+def check_ports(address: str, ports: dict[str, int]) -> None:
+    """Raises MMEdgeError naming the first of `ports` ({option: port}) that cannot be bound on
+    `address` (in use, or not this user's to bind), before any model loads."""
+    for option, port in ports.items():
+        with socket.socket() as probe:
+            try:
+                probe.bind((address, port))
+            except OSError as exc:
+                raise MMEdgeError(
+                    f"{option} {port}: cannot listen on {address}:{port} ({exc.strerror}); "
+                    f"another server holds it or it is not yours to bind: pick another port"
+                ) from exc
 
 
 def serve(
@@ -131,6 +181,8 @@ def serve(
     precision: str = "fp32",
 ) -> None:
     """Serves the bundles until interrupted (Ctrl-C, SIGTERM); see the module docstring."""
+    check_ports(address, {"--http-port": http_port, "--grpc-port": grpc_port,
+                          "--metrics-port": metrics_port})  # fmt: skip
     try:
         from pytriton.triton import Triton, TritonConfig
     except ImportError as exc:
@@ -145,9 +197,10 @@ def serve(
         with Triton(config=config) as triton:
             for model in models:
                 triton.bind(model_name=model.bundle.name, **_binding(model, max_batch))
-                triton.bind(
-                    model_name=f"{model.bundle.name}_model", **_tensor_binding(model, max_batch)
-                )
+                name = model.bundle.name
+                triton.bind(model_name=f"{name}_model", **_tensor_binding(model, max_batch))
+                if model.spec is not None and model.spec.kind in ("image", "audio"):
+                    triton.bind(model_name=f"{name}_raw", **_raw_binding(model, max_batch))
             log.info("serving %s on %s:%d", [m.bundle.name for m in models], address, http_port)
             triton.serve()
     finally:

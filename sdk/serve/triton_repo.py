@@ -12,6 +12,10 @@ Per bundle NAME:
                  head BOXES / SCORES / CLASSES / LABELS in the frame's own pixels
     NAME/        the ensemble a client calls: RAW (uint8 frame or clip; audio: SAMPLES float32
                  and SAMPLE_RATE int32) in, the post-processing's outputs out
+    NAME_raw/    (image and audio bundles) the ensemble pre -> model: the same raw input in,
+                 the network's outputs (batch 1) out, for a client that post-processes itself
+                 (`mmedge.Model(bundle, backend="triton://HOST:PORT/NAME_raw",
+                 preprocess="server")`)
 The python models import mmedge (install it in Triton's python environment) and read the
 `serving.json` written beside them (mmedge.serve.triton_steps). The repository is written
 into a temporary folder beside `out` and renamed into place: whole or not at all.
@@ -145,7 +149,6 @@ def _model_config(
 ) -> str:
     """The served model: max_batch_size and dynamic batching when its batch axis is dynamic."""
     spec_in = bundle.inputs[0]
-    spec_out = next(o for o in bundle.outputs if o.name == serving["output"])
     batched = not isinstance(spec_in.shape[0], int) and options["max_batch"] > 0
     kind = "KIND_GPU" if options["device"] == "gpu" else "KIND_CPU"
     head = f'platform: "{platform}"\nmax_batch_size: {options["max_batch"] if batched else 0}'
@@ -157,7 +160,7 @@ def _model_config(
     return _config(
         f"{name}_model", head,
         [_tensor(spec_in.name, "TYPE_FP32", spec_in.shape[cut:])],
-        [_tensor(spec_out.name, "TYPE_FP32", spec_out.shape[cut:])], tail,
+        [_tensor(o.name, "TYPE_FP32", o.shape[cut:]) for o in bundle.outputs], tail,
     )  # fmt: skip
 
 
@@ -185,6 +188,17 @@ def _python_models(
     return {f"{name}_pre": (pre, pre_code), f"{name}_post": (post, post_code)}
 
 
+def _steps_text(steps: list[tuple[str, dict[str, str], dict[str, str]]]) -> str:
+    text = ",\n".join(
+        f'    {{ model_name: "{m}" model_version: -1\n'
+        + "".join(f'      input_map {{ key: "{k}" value: "{v}" }}\n' for k, v in ins.items())
+        + "".join(f'      output_map {{ key: "{k}" value: "{v}" }}\n' for k, v in outs.items())
+        + "    }"
+        for m, ins, outs in steps
+    )
+    return f"ensemble_scheduling {{\n  step [\n{text}\n  ]\n}}\n"
+
+
 def _ensemble_config(name: str, bundle: Bundle, serving: dict[str, Any]) -> str:
     """RAW (or SAMPLES, SAMPLE_RATE) -> pre -> model -> post -> the post-processing's outputs."""
     raw, post_out = _raw_inputs(serving), _post_outputs(serving, len(serving["labels"]))
@@ -195,27 +209,37 @@ def _ensemble_config(name: str, bundle: Bundle, serving: dict[str, Any]) -> str:
         (f"{name}_post", {"OUTPUT": "output", "FRAME_SIZE": "frame_size"},
          {o[0]: o[0] for o in post_out}),
     ]  # fmt: skip
-    text = ",\n".join(
-        f'    {{ model_name: "{m}" model_version: -1\n'
-        + "".join(f'      input_map {{ key: "{k}" value: "{v}" }}\n' for k, v in ins.items())
-        + "".join(f'      output_map {{ key: "{k}" value: "{v}" }}\n' for k, v in outs.items())
-        + "    }"
-        for m, ins, outs in steps
-    )
     return _config(
         name, 'platform: "ensemble"\nmax_batch_size: 0', [_tensor(*r) for r in raw],
-        [_tensor(*o) for o in post_out], f"ensemble_scheduling {{\n  step [\n{text}\n  ]\n}}\n",
+        [_tensor(*o) for o in post_out], _steps_text(steps),
+    )  # fmt: skip
+
+
+def _raw_ensemble_config(name: str, bundle: Bundle, serving: dict[str, Any]) -> str:
+    """NAME_raw: RAW (or SAMPLES, SAMPLE_RATE) -> pre -> model -> the network's outputs."""
+    raw = _raw_inputs(serving)
+    outputs = {o.name: o.name for o in bundle.outputs}
+    steps = [
+        (f"{name}_pre", {r[0]: r[0] for r in raw}, {"TENSOR": "tensor"}),
+        (f"{name}_model", {bundle.inputs[0].name: "tensor"}, outputs),
+    ]
+    return _config(
+        f"{name}_raw", 'platform: "ensemble"\nmax_batch_size: 0', [_tensor(*r) for r in raw],
+        [_tensor(o.name, "TYPE_FP32", [1, *o.shape[1:]]) for o in bundle.outputs],
+        _steps_text(steps),
     )  # fmt: skip
 
 
 def _write_bundle(repo: Path, bundle: Bundle, name: str, options: dict[str, Any]) -> None:
-    """The four models of one bundle (see the module docstring) under `repo`."""
+    """The models of one bundle (see the module docstring) under `repo`."""
     serving = _serving(bundle)
     platform, file, source = _model_entry(bundle, options["precision"], options["device"])
     configs = {
         f"{name}_model": _model_config(name, bundle, serving, platform, options),
         name: _ensemble_config(name, bundle, serving),
     }
+    if serving["spec"]["kind"] in ("image", "audio"):
+        configs[f"{name}_raw"] = _raw_ensemble_config(name, bundle, serving)
     python = _python_models(name, bundle, serving)
     configs.update({model: config for model, (config, _) in python.items()})
     for model, config in configs.items():

@@ -2,8 +2,8 @@
 (tritonclient's model_config_pb2) and says what the bundle is; the ensembles are wired (every
 step's inputs exist before it); the preprocessing -> ONNX model -> post-processing chain of the
 repository gives what mmedge.Model gives on real frames and audio; the generated python-backend
-models run against a stand-in of triton_python_backend_utils. (Serving with a running Triton
-server is not tested here.)"""
+models run against a stand-in of triton_python_backend_utils. (test_triton_repo_server.py
+serves the repository with a running Triton server.)"""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _config(path: Path) -> Any:
 
 def test_every_config_parses_and_describes_its_bundle(repo: Path) -> None:
     configs = {p.parent.name: _config(p) for p in repo.glob("*/config.pbtxt")}
-    assert len(configs) == 4 * len(BUILTINS)
+    assert len(configs) == 5 * len(BUILTINS)  # model, pre, post, ensemble, raw ensemble
     for name in BUILTINS:
         with mmedge.Bundle.load(mmedge.builtin_bundle(name)) as bundle:
             model = configs[f"{name}_model"]
@@ -59,14 +59,17 @@ def test_every_config_parses_and_describes_its_bundle(repo: Path) -> None:
                 1,
                 *bundle.inputs[0].shape[1:],
             ]
-        ensemble = configs[name]
-        assert ensemble.platform == "ensemble"
-        have = {i.name for i in ensemble.input}
-        for step in ensemble.ensemble_scheduling.step:
-            assert set(step.input_map.values()) <= have, (name, step.model_name)
-            assert step.model_name in configs
-            have |= set(step.output_map.values())
-        assert {o.name for o in ensemble.output} <= have
+            raw = configs[f"{name}_raw"]
+            assert [o.name for o in raw.output] == [o.name for o in bundle.outputs]
+            assert [o.name for o in model.output] == [o.name for o in bundle.outputs]
+        for ensemble in (configs[name], configs[f"{name}_raw"]):
+            assert ensemble.platform == "ensemble"
+            have = {i.name for i in ensemble.input}
+            for step in ensemble.ensemble_scheduling.step:
+                assert set(step.input_map.values()) <= have, (name, step.model_name)
+                assert step.model_name in configs
+                have |= set(step.output_map.values())
+            assert {o.name for o in ensemble.output} <= have
 
 
 def _chain(
