@@ -32,8 +32,17 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def stop(proc: subprocess.Popen) -> None:
-    """The server's whole process group, by its PID: SIGTERM, then SIGKILL after 30 s."""
+    """The server's whole process group, by its PID: SIGTERM, then SIGKILL after 30 s. Fails
+    the test when a process of the group (a backend stub, say) outlives a clean stop by 15 s."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -41,6 +50,12 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+    deadline = time.monotonic() + 15
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _group_alive(proc.pid):
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f"processes of the server's group {proc.pid} outlived its stop")
 
 
 def start(command: Sequence[str], log: Path, client: Any, models: Sequence[str]):

@@ -9,6 +9,7 @@ backend. Answers are compared with the local mmedge.Model bit for bit at fp32.""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,28 @@ def test_server_side_preprocessing_gives_the_local_answers(
                     assert g.labels == e.labels
                 else:
                     np.testing.assert_array_equal(g.probs, e.probs)
+
+
+def test_concurrent_requests_are_batched(server, video_frames) -> None:
+    """Triton's statistics API (/v2/models/<m>/stats, here over gRPC): 48 concurrent requests
+    to the ensemble reach its network model in fewer executions than inferences (dynamic
+    batching, max_batch_size 8)."""
+    client, _ = server
+
+    def stats() -> tuple[int, int]:
+        s = client.get_inference_statistics("scene_image_model").model_stats[0]
+        return int(s.inference_count), int(s.execution_count)
+
+    before = stats()
+    with ThreadPoolExecutor(16) as pool:  # 48 requests, 16 at a time, bounded by the timeout
+        labels = list(pool.map(
+            lambda i: infer(client, "scene_image", RAW=video_frames[i % 4]).as_numpy("LABEL")[0],
+            range(48),
+        ))  # fmt: skip
+    assert len(labels) == 48
+    after = stats()
+    inferences, executions = after[0] - before[0], after[1] - before[1]
+    assert inferences == 48 and executions < inferences, (inferences, executions)
 
 
 def test_a_bad_request_gets_tritons_error_naming_the_input(server, video_frames) -> None:
