@@ -9,8 +9,10 @@ kept in float costs a quantisation pass, not a calibration.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +97,20 @@ class QuantizableNode:
     op_type: str
 
 
+@contextlib.contextmanager
+def _working_folder(folder: Path) -> Iterator[None]:
+    """Runs the block in `folder`: when ONNX Runtime's symbolic shape inference fails it writes
+    sym_shape_infer_temp.onnx and a <uuid>.data file into the current directory and leaves
+    them there (onnxruntime.tools.symbolic_shape_infer); they must land in the scratch folder,
+    not in the user's. (An export is one job; nothing else of the process reads the cwd.)"""
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 class Int8Quantizer:
     """Quantises one fp32 ONNX model, calibrating once per activation type.
 
@@ -141,7 +157,11 @@ class Int8Quantizer:
         try:
             from onnxruntime.quantization.shape_inference import quant_pre_process
 
-            quant_pre_process(str(fp32_model), str(self.prepared), skip_symbolic_shape=False)
+            with _working_folder(self.workdir):
+                quant_pre_process(
+                    str(Path(fp32_model).resolve()), str(self.prepared.resolve()),
+                    skip_symbolic_shape=False,
+                )  # fmt: skip
         except Exception as exc:
             log.warning("quant_pre_process failed (%s); quantising the model as exported", exc)
             self.prepared.write_bytes(Path(fp32_model).read_bytes())
