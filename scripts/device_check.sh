@@ -16,6 +16,7 @@ export PYTHONUNBUFFERED=1 MMEDGE_CUDA=1 MMEDGE_CUDA_ARCHS=${MMEDGE_CUDA_ARCHS:-9
 python3 -m pytest tests/preprocess/test_cuda.py tests/preprocess/test_preprocess_image.py \
   tests/preprocess/test_rfft.py tests/preprocess/test_frame_stack.py tests/runtime/test_tensorrt.py \
   tests/tasks/test_detection_cuda.py tests/tasks/test_detection.py \
+  tests/tasks/test_segmentation_cuda.py tests/tasks/test_segmentation_kernel.py \
   -q -rs -p no:cacheprovider -o addopts="" 2>&1 | tee "$OUT/gpu_tests.log"
 python3 benchmarks/preprocess_image.py --device cuda 2>&1 | tee "$OUT/bench_cuda.log"
 python3 benchmarks/preprocess_image.py --threads 1 2 4 2>&1 | tee "$OUT/bench_cpu.log"

@@ -37,5 +37,5 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
   tests/preprocess/test_rfft.py tests/preprocess/test_resample.py \
   tests/preprocess/test_audio_features.py tests/preprocess/test_frame_stack.py \
   tests/preprocess/test_spec.py tests/preprocess/test_bindings_fuzz.py \
-  tests/tasks/test_detection.py tests/tasks/test_geometry.py
+  tests/tasks/test_detection.py tests/tasks/test_geometry.py tests/tasks/test_segmentation_kernel.py
 echo "sanitize: kernel tests clean under ASan + UBSan"

@@ -9,6 +9,7 @@ void bind_parallel(pybind11::module_& m);
 void bind_image(pybind11::module_& m);
 void bind_audio(pybind11::module_& m);
 void bind_detect(pybind11::module_& m);
+void bind_segment(pybind11::module_& m);
 void bind_cuda(pybind11::module_& m);  // device queries and memory; stubs without CUDA
 
 }  // namespace mmedge::python

@@ -33,5 +33,6 @@ PYBIND11_MODULE(_C, m) {
   mmedge::python::bind_image(m);
   mmedge::python::bind_audio(m);
   mmedge::python::bind_detect(m);
+  mmedge::python::bind_segment(m);
   mmedge::python::bind_cuda(m);
 }

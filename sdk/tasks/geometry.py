@@ -45,3 +45,29 @@ def to_network(xyxy: np.ndarray, spec: ImageSpec, src_width: int, src_height: in
     return np.stack(
         [(b[:, 0] - ox) / sx, (b[:, 1] - oy) / sy, (b[:, 2] - ox) / sx, (b[:, 3] - oy) / sy], 1
     )
+
+
+def mask_map(
+    spec: ImageSpec, src_width: int, src_height: int, logit_width: int, logit_height: int
+) -> np.ndarray:
+    """(scale_x, offset_x, lo_x, hi_x, scale_y, offset_y, lo_y, hi_y, width, height) float64:
+    the source -> logit map of one frame for mmedge._C.segment. Source pixel u samples logit
+    coordinate clamp((u + 0.5) * scale + offset - 0.5, lo, hi) (pixel centres): the frame's
+    resize, crop window and letterbox offset inverted, with the logits covering the network
+    input at logit_width / input width per px (a stride-s head: 1 / s). lo..hi is the logit
+    span of the frame's content (the letterbox padding never votes); pixels a centre crop cut
+    away take the class at the crop's edge."""
+    net_w, net_h = spec.tensor_size(src_width, src_height)
+    x, y, rw, rh = spec.resize_region(src_width, src_height)
+    full_w, full_h, win_x, win_y = spec.resize_window(src_width, src_height)
+    full_w, full_h = full_w or rw, full_h or rh
+    row = []
+    for logits, net, src, full, start, size, win in (
+        (logit_width, net_w, src_width, full_w, x, rw, win_x),
+        (logit_height, net_h, src_height, full_h, y, rh, win_y),
+    ):
+        k = logits / net  # logit px per network px
+        lo = min(max(start * k, 0.0), logits - 1.0)
+        hi = min(max((start + size) * k - 1.0, lo), logits - 1.0)
+        row += [k * full / src, (start - win) * k, lo, hi]
+    return np.array([*row, src_width, src_height], dtype=np.float64)
