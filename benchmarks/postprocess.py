@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Detection post-processing against its peers, interleaved in one run, at 1 and 2 threads.
+"""Detection post-processing against its peers, interleaved in one run, at 1 and 2 threads
+(`--task masks`: segmentation mask back-mapping, benchmarks/mask_postprocess.py).
 
 Case: a YOLOv8-style head of 8,400 candidates x 80 classes (channels-first, as Ultralytics
 exports it; background scores plus 30 objects with clusters of overlapping candidates, the
@@ -126,7 +127,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument(
+        "--task", choices=("detection", "masks"), default="detection",
+        help="masks: segmentation mask back-mapping (benchmarks/mask_postprocess.py)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.task == "masks":
+        import mask_postprocess
+
+        payload = mask_postprocess.run(args.threads, args.rounds, args.calls)
+        md = mask_postprocess.markdown(payload)
+        folder = common.write_results("postprocess_masks", common.machine_tag(), payload, md,
+            lambda p: common.bar_plot(p, [common.Timing(**t) for c in payload["cases"][:1]
+                                          for r in c["runs"] for t in r["timings"]],
+                                      "Mask back-mapping, trained segmenter, 640x480 (ms)",
+                                      "mmedge"))  # fmt: skip
+        print(md)
+        print(f"results in {folder}")
+        return
     import cv2
 
     head = realistic_head(np.random.default_rng(0))

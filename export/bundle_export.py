@@ -32,7 +32,7 @@ from tqdm import tqdm
 from mmedge import preprocess as pp
 from mmedge.bundle.writer import write_bundle
 from mmedge.errors import ExportError
-from mmedge.export.data import BoxLabelled, Labelled
+from mmedge.export.data import BoxLabelled, Labelled, MaskLabelled
 from mmedge.export.detection_gate import DetectionChecks, model_map
 from mmedge.export.fp16 import FP32_OPS, to_fp16
 from mmedge.export.gate import (
@@ -61,10 +61,12 @@ from mmedge.export.options import (
     ParityOptions,
     resolve_options,
 )
+from mmedge.export.segmentation_gate import SegmentationChecks, model_miou
 from mmedge.export.signature import ModelInput, ModelOutput, Signature
 from mmedge.export.staging import stage_feeds
 from mmedge.export.summary import summary
-from mmedge.tasks import DetectionHead
+from mmedge.tasks import SegmentationHead
+from mmedge.tasks.heads import Head
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +119,8 @@ def _check_request(
     out: Path,
     overwrite: bool,
     wanted: Sequence[str],
-    calibration: Labelled | BoxLabelled | None,
-    evaluation: Labelled | BoxLabelled | None,
+    calibration: Labelled | BoxLabelled | MaskLabelled | None,
+    evaluation: Labelled | BoxLabelled | MaskLabelled | None,
     signature: Signature,
     detection: bool = False,
 ) -> None:
@@ -162,15 +164,27 @@ def _modality(given: str | None, signature: Signature) -> str:
 
 
 def _accuracy_report(
-    staged: Path, artifacts: Sequence[Candidate], data: Labelled | BoxLabelled, bar: bool
+    staged: Path,
+    artifacts: Sequence[Candidate],
+    data: Labelled | BoxLabelled | MaskLabelled,
+    bar: bool,
 ) -> dict[str, Any]:
-    """Top-1 accuracy (COCO mAP@0.5:0.95 for a detection set) of every artifact through
-    mmedge.Model on the staged bundle."""
+    """Top-1 accuracy (COCO mAP@0.5:0.95 for a detection set, mIoU for a segmentation set) of
+    every artifact through mmedge.Model on the staged bundle."""
     bar_artifacts = tqdm(artifacts, desc="accuracy", unit="artifact", disable=not bar, leave=False)
-    if isinstance(data, BoxLabelled):
+    if isinstance(data, MaskLabelled):
+        found = {a.file: model_miou(staged, a.file, data) for a in bar_artifacts}
+        by_file = {file: float(m["miou"]) for file, m in found.items()}  # type: ignore[arg-type]
+        report: dict[str, Any] = {
+            "metric": "mIoU (confusion matrix over every pixel)",
+            "n_samples": len(data),
+            "artifacts": by_file,
+            "per_class_iou": {file: m["per_class"] for file, m in found.items()},
+        }
+    elif isinstance(data, BoxLabelled):
         maps = {a.file: model_map(staged, a.file, data) for a in bar_artifacts}
         by_file = {file: m["map50_95"] for file, m in maps.items()}
-        report: dict[str, Any] = {
+        report = {
             "metric": "mAP@0.5:0.95 (pycocotools)",
             "n_samples": len(data),
             "artifacts": by_file,
@@ -184,26 +198,30 @@ def _accuracy_report(
     return report
 
 
-def _detection_checks(
-    heads: Sequence[DetectionHead],
+def _head_checks(
+    heads: Sequence[Head],
     task: str,
     labels: Sequence[str] | None,
     signature: Signature,
-) -> DetectionChecks | None:
-    """The checks of a detection export (None without heads), or what is missing for one."""
+) -> DetectionChecks | SegmentationChecks | None:
+    """The checks of a detection or segmentation export (None without heads), or what is
+    missing for one."""
     if not heads:
-        if task == "detection":
-            raise ExportError("task 'detection' needs a head: heads=[DetectionHead(...)]")
+        if task in ("detection", "segmentation"):
+            raise ExportError(f"task {task!r} needs a head: heads=[{task.title()}Head(...)]")
         return None
     spec = signature.inputs[0].preprocess if len(signature.inputs) == 1 else None
-    if task != "detection" or len(heads) != 1 or not isinstance(spec, pp.ImageSpec):
+    head = heads[0]
+    if task != head.task or len(heads) != 1 or not isinstance(spec, pp.ImageSpec):
         raise ExportError(
-            "a detection head needs task='detection', exactly one head and one image input "
+            f"a {head.task} head needs task={head.task!r}, exactly one head and one image input "
             "with an ImageSpec"
         )
     if not labels:
-        raise ExportError("a detection export needs its class labels (labels=)")
-    return DetectionChecks(heads[0], labels, spec)
+        raise ExportError(f"a {head.task} export needs its class labels (labels=)")
+    if isinstance(head, SegmentationHead):
+        return SegmentationChecks(head, labels, spec)
+    return DetectionChecks(head, labels, spec)
 
 
 def export_bundle(
@@ -223,9 +241,9 @@ def export_bundle(
     task: str = "classification",
     description: str | None = None,
     precisions: Sequence[str] = ("fp32",),
-    calibration: Labelled | BoxLabelled | None = None,
-    evaluation: Labelled | BoxLabelled | None = None,
-    heads: Sequence[DetectionHead] = (),
+    calibration: Labelled | BoxLabelled | MaskLabelled | None = None,
+    evaluation: Labelled | BoxLabelled | MaskLabelled | None = None,
+    heads: Sequence[Head] = (),
     graph_nms: bool = False,
     onnx_options: OnnxOptions | None = None,
     parity_options: ParityOptions | None = None,
@@ -243,7 +261,10 @@ def export_bundle(
         from the inputs' specs (one kind: that kind; several: multimodal; none: image). A
         modality that contradicts the one spec of a single-input model is refused.
     precisions: any of fp32, fp16, int8 (fp32 is always exported: it is the reference).
-    heads: task heads (one DetectionHead for task='detection'): declared in the manifest,
+    heads: task heads (one DetectionHead for task='detection', one SegmentationHead for
+        task='segmentation': logits parity judged on the pixels' classes, accuracy as mIoU on
+        a MaskLabelled evaluation set at the frames' resolution, int8 within max_accuracy_drop
+        mIoU points of fp32; output kind 'segmentation_logits'): declared in the manifest,
         parity judged on decoded boxes (export.detection_gate.BoxGate), accuracy as COCO
         mAP@0.5:0.95 on a BoxLabelled evaluation set (int8 within max_accuracy_drop mAP
         points of fp32); the output kind defaults to 'detection_head'.
@@ -272,14 +293,14 @@ def export_bundle(
         raise ExportError(f"precision must be among {PRECISIONS}, got {unknown[0]!r}")
     wanted = ["fp32", *[p for p in PRECISIONS[1:] if p in precisions]]
     if heads and output_kind == "logits":
-        output_kind = "detection_head"
+        output_kind = f"{heads[0].task}_{'logits' if heads[0].task == 'segmentation' else 'head'}"
     signature = Signature.of(
         inputs, outputs, example_input, preprocess, input_name, output_name, output_kind
     )
     _check_request(out, overwrite, wanted, calibration, evaluation, signature, bool(heads))
     graph = GraphNms.requested(heads, labels, signature.output_names[0]) if graph_nms else None
     heads = [graph.head] if graph is not None else heads
-    detection = _detection_checks(heads, task, labels, signature)
+    detection = _head_checks(heads, task, labels, signature)
     modality = _modality(modality, signature)
     steps = tqdm(total=4 + len(wanted), desc=f"export {name}", unit="step", disable=not progress)
     with tempfile.TemporaryDirectory(prefix="mmedge-export-") as tmp:
@@ -307,7 +328,7 @@ def export_bundle(
         steps.update()
         eval_labels: Any = None  # what gate.accuracy scores against
         if evaluation is not None:
-            eval_labels = evaluation if detection else evaluation.labels
+            eval_labels = evaluation if detection else evaluation.labels  # type: ignore[union-attr]
         fp32_accuracy = gate.accuracy(fp32.path, eval_labels) if eval_labels is not None else None
         if "fp16" in wanted:
             fp16 = Candidate(FP16_FILE, "fp16", scratch / FP16_FILE)
@@ -318,7 +339,8 @@ def export_bundle(
         if "int8" in wanted:
             artifacts += int8_candidates(
                 raw_fp32, scratch, gate, options.int8, fp32_accuracy, eval_labels, progress,
-                float_tail=detection is not None, after=graph.append if graph else None,
+                float_tail=isinstance(detection, DetectionChecks),
+                after=graph.append if graph else None,
             )  # fmt: skip
             steps.update()
         speeds = cpu_speeds({a.file: a.path for a in artifacts}, feeds.parity)

@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -25,12 +26,15 @@ from mmedge.export.bundle_export import (
 )
 from mmedge.export.coco import read_coco, read_images
 from mmedge.export.data import read_folder
+from mmedge.export.mask_folder import read_masks
 from mmedge.export.options import Int8Options, OnnxOptions
 from mmedge.export.presets import read_spec
 from mmedge.export.summary import summary
 from mmedge.runtime.backends.ort import OrtBackend
 from mmedge.runtime.validate import load_fixture, stored_tolerance
-from mmedge.tasks import DetectionHead
+from mmedge.tasks import DetectionHead, SegmentationHead
+
+OUTPUT_KIND = {"detection": "detection_head", "segmentation": "segmentation_logits"}
 
 
 def load_factory(ref: str) -> Callable[[], torch.nn.Module]:
@@ -136,17 +140,40 @@ def _outputs(text: str, first_kind: str = "logits") -> list[ModelOutput]:
     return outs
 
 
-def _head(text: str | None) -> DetectionHead:
-    """--head: a JSON file or inline JSON of DetectionHead fields (default: anchor-free)."""
+def _head(text: str | None, task: str = "detection") -> DetectionHead | SegmentationHead:
+    """--head: a JSON file or inline JSON of the task's head fields (default: an anchor-free
+    detection head; a segmentation head on the first output)."""
+    kind = SegmentationHead if task == "segmentation" else DetectionHead
     if not text:
-        return DetectionHead()
+        return kind()
     raw = Path(text).read_text() if Path(text).is_file() else text
     try:
-        return DetectionHead.from_dict(json.loads(raw))
+        return kind.from_dict(json.loads(raw))
     except json.JSONDecodeError as exc:
         raise ExportError(f"--head is neither a JSON file nor JSON: {exc}") from exc
     except PostprocessError as exc:
         raise ExportError(f"--head: {exc}") from exc
+
+
+def _task_data(
+    args: argparse.Namespace, task: str, modality: str, labels: list[str] | None, fmt: str
+) -> tuple[Any, Any]:
+    """(calibration, evaluation) from --calib / --eval in the task's folder layout."""
+    calibration = evaluation = None
+    if args.calib:
+        calibration = (
+            read_images(args.calib, fmt)
+            if task in OUTPUT_KIND
+            else read_folder(args.calib, modality, labels, fmt, what="calibration")
+        )
+    if args.eval:
+        if task == "detection":
+            evaluation = read_coco(args.eval, fmt, labels)
+        elif task == "segmentation":
+            evaluation = read_masks(args.eval, fmt, labels)
+        else:
+            evaluation = read_folder(args.eval, modality, labels, fmt, what="evaluation")
+    return calibration, evaluation
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -176,7 +203,6 @@ def run_export(args: argparse.Namespace) -> int:
     # Everything that can fail cheaply fails before the model is built.
     if out.exists() and not args.overwrite:
         raise ExportError(f"{out} exists; pass --overwrite to replace it")
-    calibration = evaluation = None
     if spec is not None and args.modality is not None and args.modality != spec.kind:
         raise ExportError(
             f"--modality {args.modality} contradicts --preprocess, whose spec is {spec.kind}; "
@@ -184,32 +210,22 @@ def run_export(args: argparse.Namespace) -> int:
         )
     modality = spec.kind if spec is not None else (args.modality or "image")
     image_format = getattr(spec, "input_format", "BGR")
-    detection = getattr(args, "task", "classification") == "detection"
-    heads = [_head(args.head)] if detection else []
-    if args.calib:
-        calibration = (
-            read_images(args.calib, image_format)
-            if detection
-            else read_folder(args.calib, modality, labels, image_format, what="calibration")
-        )
-    if args.eval:
-        evaluation = (
-            read_coco(args.eval, image_format, labels)
-            if detection
-            else read_folder(args.eval, modality, labels, image_format, what="evaluation")
-        )
-        if labels is None:
-            labels = evaluation.label_names
+    task = getattr(args, "task", "classification")
+    detection = task == "detection"
+    heads = [_head(args.head, task)] if task in OUTPUT_KIND else []
+    calibration, evaluation = _task_data(args, task, modality, labels, image_format)
+    if evaluation is not None and labels is None:
+        labels = evaluation.label_names
     model = load_model(args.factory, args.weights)
     path = export_bundle(
         model,
         out,
         name=args.name or out.name.split(".")[0],
         inputs=inputs,
-        outputs=_outputs(args.outputs, "detection_head" if detection else "logits"),
+        outputs=_outputs(args.outputs, OUTPUT_KIND.get(task, "logits")),
         labels=labels,
         modality=modality,
-        task="detection" if detection else "classification",
+        task=task,
         heads=heads,
         graph_nms=detection and getattr(args, "nms", "kernel") == "graph",
         precisions=precisions,

@@ -83,6 +83,29 @@ class BoxLabelled:
         )
 
 
+@dataclass
+class MaskLabelled:
+    """Frames with class masks, for segmentation evaluation and calibration: samples (uint8
+    images in the spec's input format, each its own size), masks[i] (H, W) uint8 class ids of
+    that frame's pixels (indices into label_names; 255 = not labelled, ignored)."""
+
+    samples: list[Any]
+    masks: list[np.ndarray]
+    label_names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def rates_for(self, specs: Mapping[str, Any]) -> None:
+        return None  # images: no sample rates
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> MaskLabelled:
+        idx = list(index)
+        return MaskLabelled(
+            [self.samples[i] for i in idx], [self.masks[i] for i in idx], self.label_names
+        )
+
+
 def image_as(img: np.ndarray, image_format: str) -> np.ndarray:
     """A decoded image (BGR, or grey) in the spec's input format: GRAY, RGB or BGR (the
     formats an image file can give; camera formats come from cameras, not files)."""

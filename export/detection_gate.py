@@ -115,6 +115,10 @@ class DetectionChecks:
         ]
         return coco_map(self.decode(raw), boxes, truth.classes, len(self.labels))["map50_95"]
 
+    def accuracy(self, raw: np.ndarray, truth: BoxLabelled) -> float:
+        """The staged accuracy the int8 stage bounds: network_map()."""
+        return self.network_map(raw, truth)
+
 
 def model_map(bundle: Path, file: str, data: BoxLabelled, batch: int = 64) -> dict[str, float]:
     """COCO mAP of one artifact through mmedge.Model (kernels, ONNX Runtime CPU, decode, NMS,

@@ -19,7 +19,8 @@ from mmedge.bundle.parity import ParityReport, ParityTolerance, compare
 from mmedge.errors import ExportError, ParityError
 from mmedge.export.data import Labelled
 from mmedge.export.detection_gate import DetectionChecks
-from mmedge.export.signature import Signature
+from mmedge.export.segmentation_gate import SegmentationChecks
+from mmedge.export.signature import HEAD_OUTPUT_KINDS, Signature
 from mmedge.export.staging import Feeds, StagedFeeds
 from mmedge.runtime.backends.ort import OrtBackend
 from mmedge.runtime.model import Model
@@ -156,11 +157,11 @@ class ParityGate:
         gates: Mapping[str, ParityTolerance],
         name: str,
         unsimplified: Path | None = None,
-        detection: DetectionChecks | None = None,
+        head: DetectionChecks | SegmentationChecks | None = None,
     ) -> None:
         self.signature, self.feeds, self.gates = signature, feeds, dict(gates)
         self.name, self.unsimplified = name, unsimplified
-        self.detection = detection
+        self.head = head
         self.reference = torch_reference(
             model, feeds.parity, signature.input_names, signature.output_names
         )
@@ -170,10 +171,10 @@ class ParityGate:
         tol = self.gates[candidate.precision]
         got = onnx_outputs(candidate.path, self.feeds.parity)
         candidate.parity = parity_reports(self.reference, got, tol)
-        if self.detection is not None:  # a detection head passes or fails by its boxes
+        if self.head is not None:  # a task head passes or fails by its boxes or mask pixels
             for o in self.signature.outputs:
-                if o.kind == "detection_head":
-                    candidate.parity[o.name] = self.detection.parity(
+                if o.kind in HEAD_OUTPUT_KINDS:
+                    candidate.parity[o.name] = self.head.parity(
                         o.name, self.reference[o.name], got[o.name], candidate.precision
                     )
         for report in candidate.parity.values():
@@ -207,11 +208,12 @@ class ParityGate:
 
     def accuracy(self, path: Path, labels: Any) -> float:
         """Top-1 accuracy of an ONNX file on the staged evaluation inputs; for a detection
-        head, mAP@0.5:0.95 (labels: the BoxLabelled evaluation set)."""
-        if self.detection is not None and self.feeds.evaluation is not None:
-            name = next(o.name for o in self.signature.outputs if o.kind == "detection_head")
+        head, mAP@0.5:0.95 (labels: the BoxLabelled evaluation set); for a segmentation head,
+        mIoU (labels: the MaskLabelled set)."""
+        if self.head is not None and self.feeds.evaluation is not None:
+            name = next(o.name for o in self.signature.outputs if o.kind in HEAD_OUTPUT_KINDS)
             raw = onnx_outputs(path, self.feeds.evaluation)[name]
-            return self.detection.network_map(raw, labels)
+            return self.head.accuracy(raw, labels)
         scored = self.signature.scored
         if self.feeds.evaluation is None or scored is None:
             raise ExportError("accuracy needs evaluation data and a logits or probs output")

@@ -13,7 +13,10 @@ import torch
 from mmedge import preprocess as pp
 from mmedge.errors import ExportError
 
-OUTPUT_KINDS = ("logits", "probs", "embedding", "regression", "detection_head")
+OUTPUT_KINDS = (
+    "logits", "probs", "embedding", "regression", "detection_head", "segmentation_logits",
+)  # fmt: skip
+HEAD_OUTPUT_KINDS = ("detection_head", "segmentation_logits")  # outputs a task head reads
 
 
 @dataclass(frozen=True)
@@ -158,8 +161,9 @@ class Signature:
         if not labels:
             return
         for o in self.outputs:
-            if o.kind in ("logits", "probs"):
-                classes = reference[o.name].shape[-1]
+            if o.kind in ("logits", "probs", "segmentation_logits"):
+                shape = reference[o.name].shape
+                classes = shape[1] if o.kind == "segmentation_logits" else shape[-1]
                 if classes != len(labels):
                     raise ExportError(
                         f"{len(labels)} labels but output {o.name!r} has {classes} classes: the "

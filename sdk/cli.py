@@ -126,17 +126,19 @@ def _cmd_build_engine(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    if args.task == "detection":
-        from mmedge import demo_detection
+    if args.task in ("detection", "segmentation"):
+        from mmedge import demo_detection, demo_segmentation
 
         others = [f for f in ("audio", "media", "camera", "mic", "plot") if getattr(args, f)]
         others += ["streams"] if args.streams != 1 else []
         if others:
-            raise MMEdgeError(f"--task detection takes --video, not --{others[0]}")
-        return demo_detection.run(
+            raise MMEdgeError(f"--task {args.task} takes --video, not --{others[0]}")
+        detection = args.task == "detection"
+        task_demo = demo_detection if detection else demo_segmentation
+        return task_demo.run(
             video=args.video,
-            out=args.out,
-            seconds=args.seconds or 10.0,
+            out=args.out or ("mmedge-detections.mp4" if detection else "mmedge-segmentation.mp4"),
+            seconds=args.seconds or (10.0 if detection else 6.0),
             seed=args.seed,
             backend=args.backend,
             as_json=args.json,
@@ -243,24 +245,27 @@ def _add_demo(sub: Any) -> None:
     p = sub.add_parser(
         "demo",
         help="the fused image + video + audio pipeline on a synthetic scene (or your media); "
-        "--task detection: the tracked digit detector, written as an annotated video",
+        "--task detection: the tracked digit detector, written as an annotated video; "
+        "--task segmentation: the digit segmenter's masks over the frames",
     )
     p.add_argument(
         "--task",
-        choices=("fusion", "detection"),
+        choices=("fusion", "detection", "segmentation"),
         default="fusion",
-        help="fusion (default) or detection",
+        help="fusion (default), detection or segmentation",
     )
     p.add_argument(
         "--out",
-        metavar="MP4",
-        default="mmedge-detections.mp4",
-        help="--task detection: where the annotated video goes",
+        metavar="FILE",
+        help="--task detection / segmentation: where the annotated video goes (MP4; "
+        "segmentation also a PNG of the middle frame); default mmedge-detections.mp4 / "
+        "mmedge-segmentation.mp4",
     )
     p.add_argument(
         "--video",
         metavar="FILE",
-        help="a video file instead of the scene's video (--task detection: the background)",
+        help="a video file instead of the scene's video (--task detection / segmentation: "
+        "the background)",
     )
     p.add_argument("--audio", metavar="FILE", help="an audio file instead of the scene's audio")
     p.add_argument("--media", metavar="FILE", help="one file with video and audio tracks")
@@ -269,7 +274,7 @@ def _add_demo(sub: Any) -> None:
     p.add_argument(
         "--seconds",
         type=float,
-        help="scene length (s; 12, detection 10), or how long to run live sources",
+        help="scene length (s; 12, detection 10, segmentation 6), or how long to run live sources",
     )
     p.add_argument("--seed", type=int, default=0, help="which generated scene (and failures)")
     p.add_argument(

@@ -11,15 +11,17 @@ def _add_export_data(p: Any) -> None:
     p.add_argument(
         "--task",
         default="classification",
-        choices=["classification", "detection"],
+        choices=["classification", "detection", "segmentation"],
         help="detection: the output is a detector head (--head), --eval is a COCO folder, "
-        "accuracy is COCO mAP@0.5:0.95 (pycocotools)",
+        "accuracy is COCO mAP@0.5:0.95 (pycocotools); segmentation: the output is (N, classes, "
+        "h, w) logits, --eval a folder of images/ and masks/ (class-id PNGs), accuracy mIoU",
     )
     p.add_argument(
         "--head",
         metavar="HEAD.json|JSON",
-        help="the detection head's options (mmedge.tasks.DetectionHead fields, e.g. "
-        '\'{"kind": "anchor_free", "score_threshold": 0.25}\'); default: an anchor-free head',
+        help="the task head's options (mmedge.tasks.DetectionHead or SegmentationHead fields, "
+        'e.g. \'{"kind": "anchor_free", "score_threshold": 0.25}\'); default: an anchor-free '
+        "detection head, a segmentation head on the first output",
     )
     p.add_argument(
         "--nms",
@@ -31,13 +33,14 @@ def _add_export_data(p: Any) -> None:
     p.add_argument(
         "--calib",
         metavar="DIR",
-        help="calibration data DIR/<label>/<file> (int8); detection: any images under DIR",
+        help="calibration data DIR/<label>/<file> (int8); detection and segmentation: any "
+        "images under DIR",
     )
     p.add_argument(
         "--eval",
         metavar="DIR",
         help="labelled evaluation data DIR/<label>/<file>; detection: a COCO folder "
-        "(annotations.json + images)",
+        "(annotations.json + images); segmentation: DIR/images + DIR/masks (+ labels.txt)",
     )
 
 

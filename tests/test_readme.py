@@ -62,11 +62,15 @@ def readme_folder(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     """What the guide's examples assume in the working directory: the spoken-digit model's
-    weights and recordings; a detector's weights, camera frames and held-out boxes (COCO)."""
+    weights and recordings; a detector's weights, camera frames and held-out boxes (COCO); a
+    segmenter's weights (briefly trained) and held-out masks."""
     import cv2
     import torch
 
     from mmedge.export.coco import write_coco
+    from mmedge.export.mask_folder import write_masks
+    from mmedge.export.recipes.digit_boxes import make_mask_split
+    from mmedge.export.recipes.segmentation import train_segmenter
 
     root = tmp_path_factory.mktemp("readme")
     recordings = data_dir / "fsdd" / "recordings"
@@ -78,6 +82,11 @@ def readme_folder(
         cv2.imwrite(str(root / "frames" / f"{i:03d}.png"), frame)
     write_coco(evaluation, root / "boxes")
     (root / "labels.txt").write_text("\n".join(str(d) for d in range(10)) + "\n")
+    segmenter, _ = train_segmenter(
+        make_mask_split("train", 32, seed=5, root=data_dir), epochs=1, progress=False
+    )
+    torch.save(segmenter.state_dict(), root / "segmenter.pt")
+    write_masks(make_mask_split("eval", 16, seed=5, root=data_dir), root / "seg")
     labelled_tree(root / "calib", recordings, range(5, 50, 15))
     labelled_tree(root / "heldout", recordings, range(0, 2))
     return root

@@ -8,7 +8,8 @@ writers are disjoint) on frames of cup.mp4, a clip training never sees.
 Each image: one real frame (BGR, its own size), 1 to 4 digits of 32 to 128 px, each blended
 into the frame as ink of a random colour (alpha = the digit's grey level), placed without
 overlapping another digit (IoU < 0.05). A digit's box is the tight box of its pixels with alpha
-above 0.25, in frame pixels (edges: x2 is one past the last column).
+above 0.25, in frame pixels (edges: x2 is one past the last column); for segmentation
+(make_mask_split) its mask is its pixels with alpha above 0.5, class = the digit + 1.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from mmedge.datasets import data_dir, load_mnist
-from mmedge.export.data import BoxLabelled
+from mmedge.export.data import BoxLabelled, MaskLabelled
 
 TRAIN_CLIPS = ("vtest.avi", "box.mp4")
 EVAL_CLIPS = ("cup.mp4",)
 LABELS = [str(d) for d in range(10)]
+MASK_LABELS = ["background", *LABELS]
 ALPHA_EDGE = 0.25  # a pixel belongs to the digit's box above this ink coverage
+MASK_ALPHA = 0.5  # a pixel belongs to the digit's mask above this ink coverage
 
 
 def clip_frames(name: str, every: int, root: str | Path | None = None) -> list[np.ndarray]:
@@ -60,10 +63,20 @@ def composite(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blends the 28x28 digits into a copy of the frame; returns (image, boxes (k, 4)). A digit
     that finds no free place in 20 tries is left out (its box row is NaN)."""
+    image, boxes, _ = composite_with_mask(frame, digits, np.zeros(len(digits), np.int64), rng)
+    return image, boxes
+
+
+def composite_with_mask(
+    frame: np.ndarray, digits: np.ndarray, classes: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """composite(), and the frame's class mask: (H, W) uint8, classes[k] + 1 where digit k's
+    ink covers more than half a pixel (alpha > MASK_ALPHA), 0 elsewhere."""
     import cv2
 
     image = frame.astype(np.float32)
     h, w = frame.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
     boxes = np.full((len(digits), 4), np.nan, np.float32)
     placed: list[np.ndarray] = []
     for k, digit in enumerate(digits):
@@ -82,21 +95,27 @@ def composite(
         region = image[y0 : y0 + size, x0 : x0 + size]
         a = alpha[..., None].astype(np.float32)
         region[:] = region * (1 - a) + ink * a
+        mask[y0 : y0 + size, x0 : x0 + size][alpha > MASK_ALPHA] = int(classes[k]) + 1
         boxes[k] = box
         placed.append(box)
-    return np.clip(image + 0.5, 0, 255).astype(np.uint8), boxes
+    return np.clip(image + 0.5, 0, 255).astype(np.uint8), boxes, mask
 
 
-def make_split(
-    split: str, n_images: int, seed: int = 0, root: str | Path | None = None
-) -> BoxLabelled:
-    """'train' or 'eval' images (see the module docstring), reproducible from `seed`."""
+def _split_sources(split: str, seed: int, root: str | Path | None):
     if split not in ("train", "eval"):
         raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
     rng = np.random.default_rng(seed + (0 if split == "train" else 10_000))
     digits, labels = load_mnist("train" if split == "train" else "test", root)
     frames = [f for clip in (TRAIN_CLIPS if split == "train" else EVAL_CLIPS)
               for f in clip_frames(clip, every=3, root=root)]  # fmt: skip
+    return rng, digits, labels, frames
+
+
+def make_split(
+    split: str, n_images: int, seed: int = 0, root: str | Path | None = None
+) -> BoxLabelled:
+    """'train' or 'eval' images (see the module docstring), reproducible from `seed`."""
+    rng, digits, labels, frames = _split_sources(split, seed, root)
     out = BoxLabelled([], [], [], LABELS)
     for _ in range(n_images):
         frame = frames[int(rng.integers(len(frames)))]
@@ -106,4 +125,20 @@ def make_split(
         out.samples.append(image)
         out.boxes.append(boxes[keep])
         out.classes.append(labels[pick][keep].astype(np.int64))
+    return out
+
+
+def make_mask_split(
+    split: str, n_images: int, seed: int = 0, root: str | Path | None = None
+) -> MaskLabelled:
+    """The same images as make_split (same seed, same draws) with per-pixel class masks
+    (MASK_LABELS: background, then the digits): the digits' strokes."""
+    rng, digits, labels, frames = _split_sources(split, seed, root)
+    out = MaskLabelled([], [], MASK_LABELS)
+    for _ in range(n_images):
+        frame = frames[int(rng.integers(len(frames)))]
+        pick = rng.integers(0, len(digits), int(rng.integers(1, 5)))
+        image, _, mask = composite_with_mask(frame, digits[pick], labels[pick], rng)
+        out.samples.append(image)
+        out.masks.append(mask)
     return out

@@ -29,7 +29,7 @@ from mmedge.bundle.paths import check_relpath
 from mmedge.bundle.unpack import temp_copy_dir, unpack
 from mmedge.errors import BundleError, PostprocessError, PreprocessError
 from mmedge.preprocess.spec import Spec, spec_from_dict
-from mmedge.tasks.detection import DetectionHead
+from mmedge.tasks.heads import Head, head_from_dict
 
 
 def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
@@ -240,12 +240,12 @@ class Bundle:
         except PreprocessError as exc:
             raise BundleError(f"{self.source}: preprocess of input {name!r}: {exc}") from exc
 
-    def heads(self) -> list[DetectionHead]:
-        """The task heads the manifest declares (detection: DetectionHead), in order."""
+    def heads(self) -> list[Head]:
+        """The task heads the manifest declares (DetectionHead, SegmentationHead), in order."""
         out = []
         for i, d in enumerate(self.manifest.get("heads", [])):
             try:
-                out.append(DetectionHead.from_dict(d))
+                out.append(head_from_dict(d))
             except PostprocessError as exc:
                 raise BundleError(f"{self.source}: head {i}: {exc}") from exc
         return out

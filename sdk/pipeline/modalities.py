@@ -15,6 +15,7 @@ from mmedge.pipeline.branches import BRANCHES, Modality
 from mmedge.pipeline.streams import StreamGroup, check_batchable
 from mmedge.runtime.model import Model
 from mmedge.sources.base import Source
+from mmedge.tasks.detection import DetectionHead
 from mmedge.track.events import LineCounter, Region
 from mmedge.track.tracker import Tracker
 
@@ -72,6 +73,13 @@ def detection_options(
     """Gives a detection modality its tracker (a copy per stream of a Tracker given for
     several), counters and rescore strength; raises (closing the model) on a misfit."""
     name, model = modality.name, modality.model
+    if model is not None and model.heads and not isinstance(model.heads[0], DetectionHead):
+        raise refuse(
+            f"{name}: {model.bundle.name} has a {model.heads[0].task} head; pipelines run "
+            "classification and detection bundles (segmentation: mmedge.Model.predict)",
+            model,
+            owned,
+        )
     if track:
         if model is None or not model.heads:
             raise refuse(f"{name}: track= needs a detection bundle", model, owned)

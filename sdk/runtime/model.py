@@ -17,7 +17,9 @@ from mmedge.preprocess._checks import require_finite
 from mmedge.runtime.backends import Backend, create_backend
 from mmedge.runtime.backends import triton_remote as remote
 from mmedge.runtime.detection import predict_detections
+from mmedge.runtime.segmentation import predict_masks
 from mmedge.runtime.selection import Selection, select_artifact
+from mmedge.tasks.segmentation import SegmentationHead
 
 
 @dataclass(frozen=True)
@@ -240,10 +242,10 @@ class Model:
 
     def predict(self, sample: Any, *, sample_rate: int | None = None) -> Any:
         """The result of the bundle's task for one sample (see preprocess for what a sample
-        is): a Prediction (classification), or Detections (a detection head: boxes in the
-        frame's own pixels)."""
+        is): a Prediction (classification), Detections (a detection head: boxes in the
+        frame's own pixels) or Masks (a segmentation head: a class mask at the frame's size)."""
         if self.heads:
-            return predict_detections(self, [sample])[0]
+            return self._predict_head([sample])[0]
         return self._predict(lambda: self.preprocess(sample, sample_rate=sample_rate), 1)[0]
 
     def predict_batch(
@@ -251,10 +253,15 @@ class Model:
     ) -> list[Any]:
         """predict() of N samples in one backend call."""
         if self.heads:
-            return predict_detections(self, samples)
+            return self._predict_head(samples)
         return self._predict(
             lambda: self.preprocess_batch(samples, sample_rates=sample_rates), len(samples)
         )
+
+    def _predict_head(self, samples: Sequence[Any]) -> list[Any]:
+        if isinstance(self.heads[0], SegmentationHead):
+            return predict_masks(self, samples)
+        return predict_detections(self, samples)
 
     def predict_frame(self, frame: Any) -> Prediction | None:
         """Video bundles, frame by frame: pushes one frame into the model's FrameStack and

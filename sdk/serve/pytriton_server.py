@@ -139,6 +139,11 @@ def _binding(model: Model, max_batch: int) -> dict[str, Any]:
         raise MMEdgeError(
             f"mmedge serve takes single-input bundles with a spec; {model.bundle.name}"
         )
+    if any(h.task != "detection" for h in model.heads):
+        raise MMEdgeError(
+            f"mmedge serve takes classification and detection bundles; {model.bundle.name} has "
+            f"a {model.heads[0].task} head"
+        )
     if model.heads:
         inputs = [Tensor(name="RAW", dtype=np.uint8, shape=(-1, -1, -1))]
         outputs = [Tensor(name="BOXES", dtype=np.float32, shape=(-1, 4)),

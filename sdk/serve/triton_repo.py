@@ -113,6 +113,12 @@ def _post_outputs(serving: dict[str, Any], classes: int) -> list[tuple[str, str,
 
 
 def _serving(bundle: Bundle) -> dict[str, Any]:
+    tasks = sorted({h.task for h in bundle.heads()} - {"detection"})
+    if tasks:
+        raise MMEdgeError(
+            f"{bundle.source}: export-triton serves classification and detection bundles; "
+            f"{bundle.name} has a {tasks[0]} head"
+        )
     if len(bundle.inputs) != 1 or bundle.preprocess() is None:
         raise MMEdgeError(
             f"{bundle.source}: export-triton takes single-input bundles with a preprocessing "

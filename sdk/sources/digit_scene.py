@@ -6,7 +6,7 @@ pass (the demo takes MNIST's test digits when the data are found) or the package
 sample digits (no dataset is copied). The background is an evenly lit grey wall with sensor
 noise, or the frames of a video you give; the digits are blended into it as ink, the way the
 built-in detector's training set was made. Each frame comes with the exact box of every digit,
-and the scene with the true crossings of the line by the digits' centres.
+and class mask, and the scene with the true crossings of the line by the digits' centres.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from mmedge.sources.base import Source, VideoFrame
 
 ALPHA_EDGE = 0.25  # a pixel belongs to a digit's box above this ink coverage (the training rule)
+MASK_ALPHA = 0.5  # and to its mask above this one (the segmenter's training rule)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,16 @@ class DigitScene:
             np.array(classes, np.int32),
             np.array(ids, np.int64),
         )
+
+    def mask(self, index: int) -> np.ndarray:
+        """The class mask of frame `index`: (H, W) uint8, the digit's class + 1 where its ink
+        covers more than half a pixel (alpha > MASK_ALPHA, the segmenter's training rule), 0
+        elsewhere."""
+        out = np.zeros((self.height, self.width), np.uint8)
+        for obj in self.objects:
+            x, (h, w) = self._x(obj, index), obj.alpha.shape
+            out[obj.y : obj.y + h, x : x + w][obj.alpha > MASK_ALPHA] = obj.class_id + 1
+        return out
 
     def crossings(self) -> dict[int, int]:
         """True crossings of the centre line by the digits' centres over the whole scene:

@@ -1,4 +1,5 @@
-"""Pictures of results: boxes with labels, scores and track ids drawn on a BGR frame (OpenCV).
+"""Pictures of results: boxes with labels, scores and track ids drawn on a BGR frame, and class
+masks blended over it (OpenCV).
 
 Colours follow the track id (the class id for untracked boxes), so one object keeps its colour
 through a video."""
@@ -11,6 +12,7 @@ import numpy as np
 
 from mmedge.errors import MMEdgeError
 from mmedge.tasks.detections import Detections
+from mmedge.tasks.masks import UNKNOWN, Masks
 
 Point = tuple[float, float]
 
@@ -64,4 +66,48 @@ def draw_detections(
             out, caption, (x1 + 2, top + h + 1), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
             cv2.LINE_AA,
         )  # fmt: skip
+    return out
+
+
+def overlay_masks(
+    image: np.ndarray,
+    masks: Masks,
+    *,
+    alpha: float = 0.5,
+    background: int | None = 0,
+    legend: bool = True,
+) -> np.ndarray:
+    """A copy of `image` (uint8 (H, W, 3) BGR or (H, W) grey, the frame the masks were made
+    for) with each class's pixels blended in its colour (colour_of(class id)) at `alpha`
+    (0..1); `background`: a class id left undrawn (None: draw every class); unknown pixels
+    (255) grey; with `legend`, the names of the classes present, in their colours."""
+    cv2 = _cv2()
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise MMEdgeError(
+            f"overlay_masks needs a uint8 (H, W[, 3]) frame, got {image.dtype} {image.shape}"
+        )
+    if image.shape[:2] != masks.mask.shape:
+        raise MMEdgeError(
+            f"overlay_masks: the frame is {image.shape[1]}x{image.shape[0]} px, the masks "
+            f"{masks.mask.shape[1]}x{masks.mask.shape[0]}"
+        )
+    if not 0.0 <= alpha <= 1.0:
+        raise MMEdgeError(f"overlay_masks: alpha must be in [0, 1], got {alpha}")
+    out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
+    palette = np.array([colour_of(k) for k in range(256)], np.uint8)
+    palette[UNKNOWN] = (128, 128, 128)
+    drawn = np.ones(256, bool)
+    if background is not None:
+        drawn[background] = False
+    where = drawn[masks.mask]
+    blend = out[where].astype(np.float32) * (1 - alpha) + palette[masks.mask[where]] * alpha
+    out[where] = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
+    if legend:
+        y = 18
+        for k in np.flatnonzero(masks.areas()):
+            if k == background:
+                continue
+            cv2.putText(out, masks.labels[k], (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                        tuple(int(c) for c in palette[k]), 1, cv2.LINE_AA)  # fmt: skip
+            y += 18
     return out
