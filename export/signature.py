@@ -15,8 +15,9 @@ from mmedge.errors import ExportError
 
 OUTPUT_KINDS = (
     "logits", "probs", "embedding", "regression", "detection_head", "segmentation_logits",
+    "event_frames",
 )  # fmt: skip
-HEAD_OUTPUT_KINDS = ("detection_head", "segmentation_logits")  # outputs a task head reads
+HEAD_OUTPUT_KINDS = ("detection_head", "segmentation_logits")  # outputs gated by their task
 
 
 @dataclass(frozen=True)

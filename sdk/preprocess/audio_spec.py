@@ -328,6 +328,13 @@ class AudioSpec:
     ) -> np.ndarray:
         rates = list(sample_rates) if sample_rates is not None else [None] * len(samples)
         rows = [self.apply(s, sample_rate_hz=r) for s, r in zip(samples, rates, strict=True)]
+        shapes = sorted({r.shape for r in rows})
+        if len(shapes) > 1:
+            raise PreprocessError(
+                f"a batch of audio needs one length: these give inputs of shapes {shapes[:3]} "
+                "(a spec without analysis_seconds keeps each recording's length: predict them "
+                "one at a time, or cut them to one length)"
+            )
         return np.concatenate(rows)
 
     def dynamic_axes(self) -> dict[int, str]:

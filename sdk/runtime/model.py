@@ -17,8 +17,10 @@ from mmedge.preprocess._checks import require_finite
 from mmedge.runtime.backends import Backend, create_backend
 from mmedge.runtime.backends import triton_remote as remote
 from mmedge.runtime.detection import predict_detections
+from mmedge.runtime.events import predict_events
 from mmedge.runtime.segmentation import predict_masks
 from mmedge.runtime.selection import Selection, select_artifact
+from mmedge.tasks.event_head import EventHead
 from mmedge.tasks.segmentation import SegmentationHead
 
 
@@ -243,9 +245,10 @@ class Model:
     def predict(self, sample: Any, *, sample_rate: int | None = None) -> Any:
         """The result of the bundle's task for one sample (see preprocess for what a sample
         is): a Prediction (classification), Detections (a detection head: boxes in the
-        frame's own pixels) or Masks (a segmentation head: a class mask at the frame's size)."""
+        frame's own pixels), Masks (a segmentation head: a class mask at the frame's size) or
+        AudioEvents (an audio_events head: the recording's events, s from its start)."""
         if self.heads:
-            return self._predict_head([sample])[0]
+            return self._predict_head([sample], None if sample_rate is None else [sample_rate])[0]
         return self._predict(lambda: self.preprocess(sample, sample_rate=sample_rate), 1)[0]
 
     def predict_batch(
@@ -253,12 +256,14 @@ class Model:
     ) -> list[Any]:
         """predict() of N samples in one backend call."""
         if self.heads:
-            return self._predict_head(samples)
+            return self._predict_head(samples, sample_rates)
         return self._predict(
             lambda: self.preprocess_batch(samples, sample_rates=sample_rates), len(samples)
         )
 
-    def _predict_head(self, samples: Sequence[Any]) -> list[Any]:
+    def _predict_head(self, samples: Sequence[Any], rates: Sequence[int] | None) -> list[Any]:
+        if isinstance(self.heads[0], EventHead):
+            return predict_events(self, samples, rates)
         if isinstance(self.heads[0], SegmentationHead):
             return predict_masks(self, samples)
         return predict_detections(self, samples)

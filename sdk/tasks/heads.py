@@ -1,5 +1,5 @@
 """The task heads a bundle manifest can declare, by their `task` key: detection
-(DetectionHead) and segmentation (SegmentationHead)."""
+(DetectionHead), segmentation (SegmentationHead) and audio events (EventHead)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from typing import Any
 
 from mmedge.errors import PostprocessError
 from mmedge.tasks.detection import DetectionHead
+from mmedge.tasks.event_head import EventHead
 from mmedge.tasks.segmentation import SegmentationHead
 
-Head = DetectionHead | SegmentationHead
-HEADS: dict[str, type[DetectionHead] | type[SegmentationHead]] = {
+Head = DetectionHead | SegmentationHead | EventHead
+HEADS: dict[str, type[DetectionHead] | type[SegmentationHead] | type[EventHead]] = {
     "detection": DetectionHead,
     "segmentation": SegmentationHead,
+    "audio_events": EventHead,
 }
 
 

@@ -1,0 +1,115 @@
+"""Exporting an audio event detector: a small frame-level model over log-mel frames of any length
+(AudioSpec without an analysis window: the time axis is symbolic) with an EventHead in the
+manifest; Model.predict on a real recording returns the AudioEvents the head decodes from the
+PyTorch model's own frame scores; parity is checked on the frame scores (no accuracy gate yet:
+an evaluation set is refused by name); a head that does not fit is refused when the bundle
+loads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import mmedge
+from mmedge import preprocess as pp
+from mmedge.datasets import read_wav
+from mmedge.errors import BundleError, ExportError
+from mmedge.export import export_bundle
+from mmedge.export.data import Labelled
+from mmedge.tasks.event_head import EventHead
+from mmedge.tasks.events import AudioEvents
+
+SPEC = pp.AudioSpec.librosa(
+    16000, n_fft=512, win_length=400, hop_length=160, n_mels=40, fmax=8000.0, feature="logmel",
+    layout="NFT",
+)  # fmt: skip
+LABELS = ["speech", "loud"]
+HEAD = EventHead(frame_s=0.02, onset_threshold=0.5, offset_threshold=0.35, median_frames=5,
+                 min_duration_s=0.06, min_gap_s=0.04, output="frames")  # fmt: skip
+
+
+class FrameScorer(nn.Module):
+    """(1, 40, T) log-mel (dB) -> (1, T / 2, 2) logits at 20 ms: 'speech' where the mean level
+    over the bands rises above the silence floor, 'loud' where it rises further (fixed weights:
+    a level detector, so the recordings' words are events)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.level = nn.Conv1d(40, 1, 5, padding=2)
+        self.score = nn.Conv1d(1, 2, 3, stride=2, padding=1)
+        with torch.no_grad():
+            self.level.weight.fill_(1.0 / 200)  # the mean over 40 bands x 5 frames
+            self.level.bias.fill_(8.0)  # dB / 10: silence about -8, speech above -5
+            self.score.weight.fill_(1.0 / 3)
+            self.score.bias.copy_(torch.tensor([-3.0, -4.5]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.score(torch.relu(self.level(x / 10.0))).transpose(1, 2)
+
+
+@pytest.fixture(scope="module")
+def recordings(data_dir: Path) -> list[tuple[np.ndarray, int]]:
+    folder = data_dir / "fsdd" / "recordings"
+    clips = [read_wav(folder / f"{d}_george_{k}.wav") for d, k in ((3, 0), (7, 1), (1, 2))]
+    silence = np.zeros(4000, np.float32)  # 0.25 s between the words
+    joined = np.concatenate([x for s, _ in clips for x in (silence, s)] + [silence])
+    return [(joined, clips[0][1]), *clips]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_bundle(
+        FrameScorer().eval(), tmp_path_factory.mktemp("events") / "events.mmb", name="events",
+        example_input=torch.zeros(1, 40, 101), preprocess=SPEC, output_name="frames",
+        labels=LABELS, task="audio_events", heads=[HEAD], precisions=("fp32", "fp16"),
+        progress=False,
+    )  # fmt: skip
+
+
+def test_predict_returns_the_events_of_the_models_frames(exported: Path, recordings) -> None:
+    manifest = json.loads((exported / "manifest.json").read_text())
+    assert manifest["task"] == "audio_events" and manifest["heads"][0]["frame_s"] == 0.02
+    assert manifest["outputs"][0]["kind"] == "event_frames"
+    samples, rate = recordings[0]
+    reference = FrameScorer().eval()
+    with mmedge.Model(exported, precision="fp32") as model:
+        found = model.predict(samples, sample_rate=rate)
+        features = model.preprocess(samples, sample_rate=rate)[model.input_name]
+    assert isinstance(found, AudioEvents) and len(found) >= 2
+    with torch.inference_mode():
+        scores = reference(torch.from_numpy(features)).numpy()[0]
+    expected = HEAD.decode(scores, LABELS)
+    np.testing.assert_allclose(found.onsets_s, expected.onsets_s, atol=1e-9)
+    np.testing.assert_allclose(found.offsets_s, expected.offsets_s, atol=1e-9)
+    assert found.labels == expected.labels
+    assert found.offsets_s[-1] <= len(samples) / rate + HEAD.frame_s
+    for samples, rate in recordings[1:]:  # other lengths; fp16 finds the same words
+        with mmedge.Model(exported, precision="fp32") as fp32:
+            a = fp32.predict(samples, sample_rate=rate)
+        with mmedge.Model(exported, precision="fp16") as fp16:
+            b = fp16.predict(samples, sample_rate=rate)
+        assert len(a) >= 1 and a.labels == b.labels
+        np.testing.assert_allclose(a.onsets_s, b.onsets_s, atol=HEAD.frame_s + 1e-9)
+
+
+def test_evaluation_and_misfits_are_refused(exported: Path, recordings, tmp_path: Path) -> None:
+    evaluation = Labelled([recordings[1][0]], np.zeros(1, np.int64), LABELS,
+                          sample_rates=[recordings[1][1]])  # fmt: skip
+    with pytest.raises(ExportError, match="no accuracy gate yet"):
+        export_bundle(FrameScorer(), tmp_path / "e.mmb", name="e",
+                      example_input=torch.zeros(1, 40, 101), preprocess=SPEC,
+                      output_name="frames", labels=LABELS, task="audio_events", heads=[HEAD],
+                      evaluation=evaluation, progress=False)  # fmt: skip
+    copy = tmp_path / "copy.mmb"
+    shutil.copytree(exported, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["labels"] = ["speech", "loud", "music"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="has 2 classes per frame; the bundle has 3 labels"):
+        mmedge.Model(copy)
