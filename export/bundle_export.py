@@ -32,14 +32,13 @@ from tqdm import tqdm
 from mmedge import preprocess as pp
 from mmedge.bundle.writer import write_bundle
 from mmedge.errors import ExportError
-from mmedge.export.data import BoxLabelled, Labelled, MaskLabelled
-from mmedge.export.detection_gate import DetectionChecks, model_map
+from mmedge.export.data import BoxLabelled, EventLabelled, Labelled, MaskLabelled
+from mmedge.export.detection_gate import DetectionChecks
 from mmedge.export.fp16 import FP32_OPS, to_fp16
 from mmedge.export.gate import (
     Candidate,
     ParityGate,
     backend_outputs,
-    model_accuracy,
     torch_outputs,
     torch_reference,
 )
@@ -61,12 +60,10 @@ from mmedge.export.options import (
     ParityOptions,
     resolve_options,
 )
-from mmedge.export.segmentation_gate import SegmentationChecks, model_miou
 from mmedge.export.signature import ModelInput, ModelOutput, Signature
 from mmedge.export.staging import stage_feeds
 from mmedge.export.summary import summary
-from mmedge.tasks import SegmentationHead
-from mmedge.tasks.event_head import EventHead
+from mmedge.export.task_checks import HEAD_KINDS, accuracy_report, head_checks
 from mmedge.tasks.heads import Head
 
 log = logging.getLogger(__name__)
@@ -120,8 +117,8 @@ def _check_request(
     out: Path,
     overwrite: bool,
     wanted: Sequence[str],
-    calibration: Labelled | BoxLabelled | MaskLabelled | None,
-    evaluation: Labelled | BoxLabelled | MaskLabelled | None,
+    calibration: Labelled | BoxLabelled | MaskLabelled | EventLabelled | None,
+    evaluation: Labelled | BoxLabelled | MaskLabelled | EventLabelled | None,
     signature: Signature,
     detection: bool = False,
 ) -> None:
@@ -164,81 +161,6 @@ def _modality(given: str | None, signature: Signature) -> str:
     return given
 
 
-def _accuracy_report(
-    staged: Path,
-    artifacts: Sequence[Candidate],
-    data: Labelled | BoxLabelled | MaskLabelled,
-    bar: bool,
-) -> dict[str, Any]:
-    """Top-1 accuracy (COCO mAP@0.5:0.95 for a detection set, mIoU for a segmentation set) of
-    every artifact through mmedge.Model on the staged bundle."""
-    bar_artifacts = tqdm(artifacts, desc="accuracy", unit="artifact", disable=not bar, leave=False)
-    if isinstance(data, MaskLabelled):
-        found = {a.file: model_miou(staged, a.file, data) for a in bar_artifacts}
-        by_file = {file: float(m["miou"]) for file, m in found.items()}  # type: ignore[arg-type]
-        report: dict[str, Any] = {
-            "metric": "mIoU (confusion matrix over every pixel)",
-            "n_samples": len(data),
-            "artifacts": by_file,
-            "per_class_iou": {file: m["per_class"] for file, m in found.items()},
-        }
-    elif isinstance(data, BoxLabelled):
-        maps = {a.file: model_map(staged, a.file, data) for a in bar_artifacts}
-        by_file = {file: m["map50_95"] for file, m in maps.items()}
-        report = {
-            "metric": "mAP@0.5:0.95 (pycocotools)",
-            "n_samples": len(data),
-            "artifacts": by_file,
-            "map50": {file: m["map50"] for file, m in maps.items()},
-        }
-    else:
-        by_file = {a.file: model_accuracy(staged, a.file, data) for a in bar_artifacts}
-        report = {"metric": "top1", "n_samples": len(data), "artifacts": by_file}
-    for a in artifacts:
-        report.setdefault(a.precision, by_file[a.file])
-    return report
-
-
-HEAD_KINDS = {
-    "detection": "detection_head",
-    "segmentation": "segmentation_logits",
-    "audio_events": "event_frames",
-}  # the output kind of each head task
-
-
-def _head_checks(
-    heads: Sequence[Head],
-    task: str,
-    labels: Sequence[str] | None,
-    signature: Signature,
-) -> DetectionChecks | SegmentationChecks | None:
-    """The checks of a detection or segmentation export (None without heads), or what is
-    missing for one."""
-    if not heads:
-        if task in HEAD_KINDS:
-            raise ExportError(f"task {task!r} needs a head (heads=[...]: mmedge.tasks)")
-        return None
-    spec = signature.inputs[0].preprocess if len(signature.inputs) == 1 else None
-    head = heads[0]
-    if isinstance(head, EventHead):  # parity on the frame scores; no accuracy gate yet
-        if task != "audio_events" or len(heads) != 1 or not isinstance(spec, pp.AudioSpec):
-            raise ExportError(
-                "an audio_events head needs task='audio_events', exactly one head and one audio "
-                "input with an AudioSpec"
-            )
-        return None
-    if task != head.task or len(heads) != 1 or not isinstance(spec, pp.ImageSpec):
-        raise ExportError(
-            f"a {head.task} head needs task={head.task!r}, exactly one head and one image input "
-            "with an ImageSpec"
-        )
-    if not labels:
-        raise ExportError(f"a {head.task} export needs its class labels (labels=)")
-    if isinstance(head, SegmentationHead):
-        return SegmentationChecks(head, labels, spec)
-    return DetectionChecks(head, labels, spec)
-
-
 def export_bundle(
     model: torch.nn.Module,
     out: str | Path,
@@ -256,8 +178,8 @@ def export_bundle(
     task: str = "classification",
     description: str | None = None,
     precisions: Sequence[str] = ("fp32",),
-    calibration: Labelled | BoxLabelled | MaskLabelled | None = None,
-    evaluation: Labelled | BoxLabelled | MaskLabelled | None = None,
+    calibration: Labelled | BoxLabelled | MaskLabelled | EventLabelled | None = None,
+    evaluation: Labelled | BoxLabelled | MaskLabelled | EventLabelled | None = None,
     heads: Sequence[Head] = (),
     graph_nms: bool = False,
     onnx_options: OnnxOptions | None = None,
@@ -313,14 +235,9 @@ def export_bundle(
         inputs, outputs, example_input, preprocess, input_name, output_name, output_kind
     )
     _check_request(out, overwrite, wanted, calibration, evaluation, signature, bool(heads))
-    if evaluation is not None and any(isinstance(h, EventHead) for h in heads):
-        raise ExportError(
-            "an audio_events export has no accuracy gate yet (event F1 on an event-labelled set "
-            "is not built): export it without evaluation=; parity is checked on the frame scores"
-        )
     graph = GraphNms.requested(heads, labels, signature.output_names[0]) if graph_nms else None
     heads = [graph.head] if graph is not None else heads
-    detection = _head_checks(heads, task, labels, signature)
+    detection = head_checks(heads, task, labels, signature)
     modality = _modality(modality, signature)
     steps = tqdm(total=4 + len(wanted), desc=f"export {name}", unit="step", disable=not progress)
     with tempfile.TemporaryDirectory(prefix="mmedge-export-") as tmp:
@@ -375,7 +292,7 @@ def export_bundle(
         manifest["reports"].update(accuracy={}, **(graph.reports if graph else {}))
         if evaluation is not None:
             staged = write_bundle(scratch / "staged.mmb", manifest, files)
-            manifest["reports"]["accuracy"] = _accuracy_report(
+            manifest["reports"]["accuracy"] = accuracy_report(
                 staged, artifacts, evaluation, progress
             )
         steps.update()

@@ -5,7 +5,7 @@ by the bundle's own preprocessing, so calibration and accuracy see what deployme
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,28 @@ class MaskLabelled:
         return MaskLabelled(
             [self.samples[i] for i in idx], [self.masks[i] for i in idx], self.label_names
         )
+
+
+@dataclass
+class EventLabelled:
+    """Recordings with their events: samples (mono float32 at sample_rates Hz), events[i] a list
+    of (onset s, offset s, class id), label_names."""
+
+    samples: list[np.ndarray]
+    events: list[list[tuple[float, float, int]]]
+    label_names: list[str]
+    sample_rates: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def rates_for(self, specs: Mapping[str, Any]) -> list[int]:
+        return self.sample_rates
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> EventLabelled:
+        idx = list(index)
+        return EventLabelled([self.samples[i] for i in idx], [self.events[i] for i in idx],
+                             self.label_names, [self.sample_rates[i] for i in idx])  # fmt: skip
 
 
 def image_as(img: np.ndarray, image_format: str) -> np.ndarray:

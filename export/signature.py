@@ -17,7 +17,7 @@ OUTPUT_KINDS = (
     "logits", "probs", "embedding", "regression", "detection_head", "segmentation_logits",
     "event_frames",
 )  # fmt: skip
-HEAD_OUTPUT_KINDS = ("detection_head", "segmentation_logits")  # outputs gated by their task
+HEAD_OUTPUT_KINDS = ("detection_head", "segmentation_logits", "event_frames")  # gated by task
 
 
 @dataclass(frozen=True)

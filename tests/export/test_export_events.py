@@ -1,9 +1,8 @@
 """Exporting an audio event detector: a small frame-level model over log-mel frames of any length
 (AudioSpec without an analysis window: the time axis is symbolic) with an EventHead in the
 manifest; Model.predict on a real recording returns the AudioEvents the head decodes from the
-PyTorch model's own frame scores; parity is checked on the frame scores (no accuracy gate yet:
-an evaluation set is refused by name); a head that does not fit is refused when the bundle
-loads."""
+PyTorch model's own frame scores; a head that does not fit is refused when the bundle loads;
+event F1 (the accuracy gate) is sed_eval's on a hand-counted case."""
 
 from __future__ import annotations
 
@@ -19,9 +18,8 @@ from torch import nn
 import mmedge
 from mmedge import preprocess as pp
 from mmedge.datasets import read_wav
-from mmedge.errors import BundleError, ExportError
+from mmedge.errors import BundleError
 from mmedge.export import export_bundle
-from mmedge.export.data import Labelled
 from mmedge.tasks.event_head import EventHead
 from mmedge.tasks.events import AudioEvents
 
@@ -98,14 +96,7 @@ def test_predict_returns_the_events_of_the_models_frames(exported: Path, recordi
         np.testing.assert_allclose(a.onsets_s, b.onsets_s, atol=HEAD.frame_s + 1e-9)
 
 
-def test_evaluation_and_misfits_are_refused(exported: Path, recordings, tmp_path: Path) -> None:
-    evaluation = Labelled([recordings[1][0]], np.zeros(1, np.int64), LABELS,
-                          sample_rates=[recordings[1][1]])  # fmt: skip
-    with pytest.raises(ExportError, match="no accuracy gate yet"):
-        export_bundle(FrameScorer(), tmp_path / "e.mmb", name="e",
-                      example_input=torch.zeros(1, 40, 101), preprocess=SPEC,
-                      output_name="frames", labels=LABELS, task="audio_events", heads=[HEAD],
-                      evaluation=evaluation, progress=False)  # fmt: skip
+def test_a_head_that_does_not_fit_is_refused(exported: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy.mmb"
     shutil.copytree(exported, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
@@ -113,3 +104,24 @@ def test_evaluation_and_misfits_are_refused(exported: Path, recordings, tmp_path
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="has 2 classes per frame; the bundle has 3 labels"):
         mmedge.Model(copy)
+
+
+def test_event_f1_counts_as_sed_eval_defines_it() -> None:
+    """Two clips, four true events; found: one within the collars, one 0.3 s late (onset
+    outside the 200 ms collar), one of the wrong class, one right: 2 of 4 found, 2 of 4
+    right: precision = recall = F1 = 0.5."""
+    pytest.importorskip("sed_eval")
+    from mmedge.export.event_gate import event_f1
+
+    truth = [[(0.5, 1.0, 0), (2.0, 2.6, 1)], [(0.2, 0.8, 1), (1.5, 2.0, 0)]]
+
+    def events(rows: list[tuple[float, float, int]]) -> AudioEvents:
+        return AudioEvents(
+            np.array([r[0] for r in rows]), np.array([r[1] for r in rows]),
+            np.array([r[2] for r in rows], np.int32), tuple(LABELS[r[2]] for r in rows),
+            np.ones(len(rows), np.float32), np.zeros(len(rows), bool),
+        )  # fmt: skip
+
+    found = [events([(0.55, 1.05, 0), (2.3, 2.6, 1)]), events([(0.2, 0.8, 0), (1.45, 1.95, 0)])]
+    scores = event_f1(found, truth, LABELS)
+    assert scores == pytest.approx({"f_measure": 0.5, "precision": 0.5, "recall": 0.5})
