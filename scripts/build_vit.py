@@ -20,15 +20,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 WHY = {
-    "Softmax": "exp overflows fp16 above ~11 and its sum needs float range; int8 cannot hold "
-    "0..1 probabilities next to large logits",
-    "LayerNormalization": "mean and variance sum 64 terms (fp16 loses them); its inputs carry "
-    "the residual stream's outliers that an int8 scale would flatten",
+    "Softmax": "fp16: exp overflows above ~11 and the sum needs float range; int8: not on the "
+    "quantiser's list (it reads dequantised scores; ONNX Runtime's CPU provider may fuse it "
+    "between the Q/DQ pairs into QLinearSoftmax)",
+    "LayerNormalization": "fp16: mean and variance sum 64 terms; int8: the residual stream it "
+    "normalises carries outliers that one int8 scale would flatten",
     "Erf": "GELU's erf is evaluated in float (not a quantised op)",
-    "ReduceMean": "a reduction: fp16 accumulation loses precision",
-    "Pow": "the variance's square overflows fp16 for large activations",
-    "Sqrt": "kept with the normalisation it belongs to",
-    "Div": "kept with the normalisation it belongs to",
+    "Div": "GELU's x / sqrt(2) (one per block): int8: not on the quantiser's list, float; fp16: "
+    "computed in half",
 }
 
 
@@ -61,10 +60,10 @@ def markdown(payload: dict[str, Any]) -> str:
         )
     lines += ["", "What stayed in float:", ""]
     for file, ops in payload["float_ops"].items():
-        if "quantised" in ops:
+        if "int8" in ops:
             lines.append(
-                f"- {file}: quantised {ops['quantised']}; float {ops['float']}; put back in "
-                f"float by the accuracy gate: {ops['excluded_by_accuracy_gate'] or 'none'}"
+                f"- {file}: int8 {ops['int8']}; float {ops['float']}; put back in float by the "
+                f"accuracy gate: {ops['excluded'] or 'none'}"
             )
         else:
             lines.append(f"- {file}: computed in float32: {ops}")

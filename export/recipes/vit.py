@@ -18,6 +18,7 @@ from mmedge import preprocess as pp
 from mmedge.datasets import load_mnist
 from mmedge.export.bundle_export import export_bundle
 from mmedge.export.data import Labelled
+from mmedge.export.quantize import QUANTIZED_OPS
 from mmedge.export.recipes.digits import MNIST_LABELS, MNIST_SPEC, RecipeResult
 from mmedge.export.recipes.training import train_classifier
 from mmedge.export.zoo_vit import TinyViT
@@ -70,15 +71,22 @@ def train_vit(
     return RecipeResult(model, bundle, result, time.perf_counter() - start)
 
 
+LAYOUT_OPS = ("Shape", "Reshape", "Transpose", "Gather", "Expand", "Concat", "Unsqueeze",
+              "Squeeze", "Slice", "Constant", "Flatten", "Identity", "Cast")  # fmt: skip
+
+
 def float_ops(bundle: str | Path) -> dict[str, Any]:
-    """What stayed in float per artifact: fp16, the op types computed in float32 (inputs cast
-    up or kept float32 by the converter's block list); int8, the op types that are not between
-    QuantizeLinear/DequantizeLinear pairs (counted by op type) and the nodes the accuracy gate
-    put back in float."""
+    """What stayed in float per artifact, by op type. fp16: the ops computed in float32 (the
+    converter's block list). int8 (QDQ): 'int8' counts the ops of the quantiser's list whose
+    inputs are dequantised int8 tensors (ONNX Runtime and TensorRT run them in int8); 'float'
+    the other compute ops (layout ops left out): they read dequantised values and compute in
+    float (ONNX Runtime's CPU provider may still fuse a Softmax between Q/DQ pairs into
+    QLinearSoftmax); 'excluded' the nodes the accuracy gate put back in float."""
     import json
 
     root = Path(bundle)
     manifest = json.loads((root / "manifest.json").read_text())
+    reports = manifest.get("reports", {}).get("quantization", {})
     out: dict[str, Any] = {}
     for a in manifest["artifacts"]:
         if a["format"] != "onnx" or a["precision"] == "fp32":
@@ -87,26 +95,14 @@ def float_ops(bundle: str | Path) -> dict[str, Any]:
         if a["precision"] == "fp16":
             out[a["file"]] = dict(Counter(_float32_ops(graph)))
             continue
-        dq_outputs = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
-        floats = Counter(
-            n.op_type
-            for n in graph.node
-            if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
-            and not any(i in dq_outputs for i in n.input)
-        )
-        quantised = Counter(
-            n.op_type
-            for n in graph.node
-            if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
-            and any(i in dq_outputs for i in n.input)
-        )
-        report = (a.get("quantization") or {}) | manifest.get("reports", {}).get(
-            "quantization", {}
-        ).get(a["file"], {})
+        dq = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+        compute = [n for n in graph.node if n.op_type not in ("QuantizeLinear",
+                   "DequantizeLinear", *LAYOUT_OPS)]  # fmt: skip
+        int8 = [n for n in compute if n.op_type in QUANTIZED_OPS and any(i in dq for i in n.input)]
         out[a["file"]] = {
-            "quantised": dict(quantised),
-            "float": dict(floats),
-            "excluded_by_accuracy_gate": report.get("excluded_nodes", []),
+            "int8": dict(Counter(n.op_type for n in int8)),
+            "float": dict(Counter(n.op_type for n in compute if n not in int8)),
+            "excluded": reports.get(a["file"], {}).get("excluded_nodes", []),
         }
     return out
 
