@@ -5,19 +5,16 @@ detector's ImageSpec) and the boxes from the frames through the same geometry
 
 from __future__ import annotations
 
-import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from mmedge import preprocess as pp
 from mmedge.export.bundle_export import export_bundle
 from mmedge.export.data import BoxLabelled
 from mmedge.export.detection_metrics import coco_map
-from mmedge.export.recipes.training import TrainResult
+from mmedge.export.recipes.training import TrainResult, fit
 from mmedge.export.zoo_detector import TinyDetector, detection_loss
 from mmedge.tasks import DetectionHead, to_network
 
@@ -55,35 +52,18 @@ def train_detector(
     """Adam with a cosine decay; random horizontal flips are not used (digits are not
     symmetric). Seeded; PyTorch's threaded CPU kernels can still differ in the last bits."""
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     x_all = network_inputs(data)
     boxes = [torch.from_numpy(b) for b in network_boxes(data)]
     classes = [torch.from_numpy(c) for c in data.classes]
     model = TinyDetector(len(data.label_names), width)
-    steps = math.ceil(len(data) / batch_size)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=lr, total_steps=epochs * steps, pct_start=0.1
-    )
-    model.train()
-    start, loss_value = time.perf_counter(), float("nan")
-    bar = tqdm(total=epochs * steps, desc="train detector", unit="step", disable=not progress)
-    for _ in range(epochs):
-        order = rng.permutation(len(data))
-        for s in range(steps):
-            idx = order[s * batch_size : (s + 1) * batch_size]
-            x = torch.from_numpy(x_all[idx].astype(np.float32) / 255.0)
-            loss = detection_loss(model, x, [boxes[i] for i in idx], [classes[i] for i in idx])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            loss_value = loss.item()
-            bar.update()
-            bar.set_postfix(loss=f"{loss_value:.3f}")
-    bar.close()
-    model.eval()
-    return model, TrainResult(epochs, time.perf_counter() - start, loss_value, float("nan"))
+
+    def loss_of(idx: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(x_all[idx].astype(np.float32) / 255.0)
+        return detection_loss(model, x, [boxes[i] for i in idx], [classes[i] for i in idx])
+
+    result = fit(model, len(data), loss_of, epochs=epochs, batch_size=batch_size, lr=lr,
+                 seed=seed, desc="train detector", progress=progress)  # fmt: skip
+    return model, result
 
 
 def torch_map(

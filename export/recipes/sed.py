@@ -5,20 +5,17 @@ targets from the events' exact times."""
 
 from __future__ import annotations
 
-import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from mmedge import preprocess as pp
 from mmedge.export.bundle_export import export_bundle
 from mmedge.export.data import EventLabelled
 from mmedge.export.event_gate import event_f1
-from mmedge.export.recipes.training import TrainResult
+from mmedge.export.recipes.training import TrainResult, fit
 from mmedge.export.zoo_sed import FRAME_S, TinySED
 from mmedge.tasks.event_head import EventHead
 
@@ -78,37 +75,21 @@ def train_sed(
     """Adam, one-cycle schedule, binary cross-entropy per frame and class (positives weighted
     up: a class is active in a few percent of the frames), augment() on every batch. Seeded."""
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed + 1)  # the augmentation's draws
     x_all = torch.from_numpy(features(data))
     model = TinySED(len(data.label_names))
     with torch.no_grad():
         frames = model(x_all[:1]).shape[1]
     y_all = torch.from_numpy(frame_targets(data, frames, len(data.label_names)))
-    steps = math.ceil(len(data) / batch_size)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=lr, total_steps=epochs * steps, pct_start=0.1
-    )
     weight = torch.tensor(5.0)
-    model.train()
-    start, loss_value = time.perf_counter(), float("nan")
-    bar = tqdm(total=epochs * steps, desc="train sed", unit="step", disable=not progress)
-    for _ in range(epochs):
-        order = torch.from_numpy(rng.permutation(len(data)))
-        for s in range(steps):
-            idx = order[s * batch_size : (s + 1) * batch_size]
-            logits = model(augment(x_all[idx], rng))
-            loss = F.binary_cross_entropy_with_logits(logits, y_all[idx], pos_weight=weight)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            loss_value = loss.item()
-            bar.update()
-            bar.set_postfix(loss=f"{loss_value:.3f}")
-    bar.close()
-    model.eval()
-    return model, TrainResult(epochs, time.perf_counter() - start, loss_value, float("nan"))
+
+    def loss_of(idx: np.ndarray) -> torch.Tensor:
+        logits = model(augment(x_all[idx], rng))
+        return F.binary_cross_entropy_with_logits(logits, y_all[idx], pos_weight=weight)
+
+    result = fit(model, len(data), loss_of, epochs=epochs, batch_size=batch_size, lr=lr,
+                 seed=seed, desc="train sed", progress=progress)  # fmt: skip
+    return model, result
 
 
 def torch_f1(model: torch.nn.Module, data: EventLabelled) -> dict[str, float]:

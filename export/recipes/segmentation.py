@@ -6,18 +6,15 @@ frames' resolution), so training sees what deployment feeds the model."""
 
 from __future__ import annotations
 
-import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from mmedge import preprocess as pp
 from mmedge.export.bundle_export import export_bundle
 from mmedge.export.data import MaskLabelled
-from mmedge.export.recipes.training import TrainResult
+from mmedge.export.recipes.training import TrainResult, fit
 from mmedge.export.zoo_segmenter import STRIDE, TinySegmenter, segmentation_loss
 from mmedge.tasks import SegmentationHead, mask_map
 from mmedge.tasks.metrics import confusion, mean_iou
@@ -67,37 +64,19 @@ def train_segmenter(
 ) -> tuple[TinySegmenter, TrainResult]:
     """Adam with a one-cycle schedule; no flips (digits are not symmetric). Seeded."""
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     x_all, y_all = network_inputs(data), logit_targets(data)
     classes = len(data.label_names)
     weights = torch.ones(classes)
     weights[0] = 0.2  # background is ~99% of the pixels
     model = TinySegmenter(classes, width)
-    steps = math.ceil(len(data) / batch_size)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=lr, total_steps=epochs * steps, pct_start=0.1
-    )
-    model.train()
-    start, loss_value = time.perf_counter(), float("nan")
-    bar = tqdm(total=epochs * steps, desc="train segmenter", unit="step", disable=not progress)
-    for _ in range(epochs):
-        order = rng.permutation(len(data))
-        for s in range(steps):
-            idx = order[s * batch_size : (s + 1) * batch_size]
-            x = torch.from_numpy(x_all[idx].astype(np.float32) / 255.0)
-            y = torch.from_numpy(y_all[idx].astype(np.int64))
-            loss = segmentation_loss(model(x), y, weights)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            loss_value = loss.item()
-            bar.update()
-            bar.set_postfix(loss=f"{loss_value:.3f}")
-    bar.close()
-    model.eval()
-    return model, TrainResult(epochs, time.perf_counter() - start, loss_value, float("nan"))
+
+    def loss_of(idx: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(x_all[idx].astype(np.float32) / 255.0)
+        return segmentation_loss(model(x), torch.from_numpy(y_all[idx].astype(np.int64)), weights)
+
+    result = fit(model, len(data), loss_of, epochs=epochs, batch_size=batch_size, lr=lr,
+                 seed=seed, desc="train segmenter", progress=progress)  # fmt: skip
+    return model, result
 
 
 def torch_miou(model: torch.nn.Module, data: MaskLabelled) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,3 +70,43 @@ def train_classifier(
     bar.close()
     model.eval()
     return TrainResult(epochs, time.perf_counter() - start, loss_value, correct / max(seen, 1))
+
+
+def fit(
+    model: nn.Module,
+    n: int,
+    loss_of: Callable[[np.ndarray], torch.Tensor],
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    desc: str,
+    progress: bool = True,
+) -> TrainResult:
+    """The loop the task recipes share: Adam with a one-cycle schedule (10% warm-up) over
+    `epochs` seeded shuffles of n samples; loss_of(indices) is the batch's loss. Leaves the
+    model in eval mode."""
+    rng = np.random.default_rng(seed)
+    steps = math.ceil(n / batch_size)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=lr, total_steps=epochs * steps, pct_start=0.1
+    )
+    model.train()
+    start, loss_value = time.perf_counter(), float("nan")
+    bar = tqdm(total=epochs * steps, desc=desc, unit="step", disable=not progress)
+    for _ in range(epochs):
+        order = rng.permutation(n)
+        for s in range(steps):
+            loss = loss_of(order[s * batch_size : (s + 1) * batch_size])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            loss_value = loss.item()
+            bar.update()
+            bar.set_postfix(loss=f"{loss_value:.3f}")
+    bar.close()
+    model.eval()
+    return TrainResult(epochs, time.perf_counter() - start, loss_value, float("nan"))

@@ -18,7 +18,7 @@ from mmedge.tasks import AudioEvents, EventTracker
 
 pytest.importorskip("sed_eval")
 BUNDLE = mmedge.builtin_bundle("digit_events")
-FLOOR_F1 = {"fp32": 0.80, "int8": 0.79}  # shipped 0.861 / 0.855 (int8-u8); here 0.867 / 0.857
+FLOOR_F1 = {"fp32": 0.79, "int8": 0.78}  # shipped 0.857 / 0.848 (int8-u8); here 0.836 / 0.836
 
 
 @pytest.fixture(scope="module")
