@@ -1,18 +1,14 @@
-"""Model.predict for bundles with a detection head: preprocess, infer and the head's decode +
-NMS + back-mapping, timed per part."""
+"""Model.predict for bundles with a detection head: the head's decode + NMS + back-mapping to
+each frame's pixels (runtime.image_heads times the parts)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mmedge.errors import PreprocessError
-from mmedge.preprocess.image import frame_size
-from mmedge.preprocess.image_spec import ImageSpec
+from mmedge.runtime.image_heads import predict_image_head
 from mmedge.tasks.detections import Detections
 from mmedge.tasks.geometry import box_map
 
@@ -22,31 +18,10 @@ if TYPE_CHECKING:
 
 def predict_detections(model: Model, samples: Sequence[Any]) -> list[Detections]:
     """Detections of N frames in one backend call, boxes in each frame's own pixels."""
-    spec = model.spec
-    if not isinstance(spec, ImageSpec) or len(model.inputs) != 1:
-        raise PreprocessError(
-            f"bundle {model.bundle.name!r}: detection heads run on single-input image models"
-        )
     head = model.heads[0]
-    t0 = time.perf_counter()
-    feeds = model.preprocess_batch(samples)
-    t1 = time.perf_counter()
-    results = model.backend.infer(feeds)
-    t2 = time.perf_counter()
-    sizes = [frame_size(s, spec) for s in samples]
-    maps = np.stack([box_map(spec, w, h) for w, h in sizes])
-    raw = results[head.output or model.outputs[0].name]
-    found = head.decode(raw, maps, model.labels, sizes)
-    t3 = time.perf_counter()
-    per = 1000.0 / len(samples)
-    return [
-        replace(
-            d,
-            latency_ms=(t3 - t0) * per,
-            preprocess_ms=(t1 - t0) * per,
-            infer_ms=(t2 - t1) * per,
-            postprocess_ms=(t3 - t2) * per,
-            outputs={name: value[i] for name, value in results.items()},
-        )
-        for i, d in enumerate(found)
-    ]
+
+    def decode(raw: np.ndarray, spec: Any, sizes: list[tuple[int, int]]) -> list[Detections]:
+        maps = np.stack([box_map(spec, w, h) for w, h in sizes])
+        return head.decode(raw, maps, model.labels, sizes)
+
+    return predict_image_head(model, samples, decode)
