@@ -25,9 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,8 +39,10 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the servers' helpers
 import common
 from multistream import clip_frames, resnet_bundle
+from triton_process import free_ports, stop
 
 import mmedge
 
@@ -55,23 +54,13 @@ MAX_BATCH = 8
 START_S = 180.0
 
 
-def _ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 class Server:
     """`mmedge serve BUNDLES` on 127.0.0.1 in its own process group, stopped by its PID."""
 
     def __init__(self, bundles: list[Path], log: Path) -> None:
         import tritonclient.grpc as grpc
 
-        self.grpc_port, http_port, self.metrics_port = _ports(3)
+        self.grpc_port, http_port, self.metrics_port = free_ports(3)
         command = [
             "bash", str(ROOT / "scripts" / "triton_env.sh"), "-m", "mmedge.cli", "serve",
             *map(str, bundles), "--address", "127.0.0.1", "--http-port", str(http_port),
@@ -110,13 +99,8 @@ class Server:
         return found.get("nv_inference_count", 0), found.get("nv_inference_exec_count", 0)
 
     def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        """The server's process group, by its PID (tests/triton_process.stop)."""
+        stop(self.proc)
 
 
 def _load(clients: int, make_call: Callable[[], Callable[[np.ndarray], Any]], frames) -> dict:
