@@ -25,6 +25,7 @@ from mmedge.errors import BundleError, PostprocessError
 
 if TYPE_CHECKING:
     from mmedge.bundle.reader import Bundle
+    from mmedge.tasks.heads import Head
 
 FLOAT32, FLOAT16 = 1, 10
 
@@ -102,18 +103,41 @@ def _check_artifact(bundle: Bundle, file: str, precision: str, scan: OnnxScan) -
             )
 
 
+def _check_multi_task(bundle: Bundle, heads: list[Head]) -> None:
+    """Several heads: each named (its result's key), on its own output, of an image task."""
+    names = [h.name for h in heads]
+    if None in names or len(set(names)) != len(names):
+        raise BundleError(
+            f"{bundle.source}: a multi-task bundle needs a distinct name on every head (its "
+            f"result's key), got {names}"
+        )
+    read = [h.output for h in heads]
+    if None in read or len(set(read)) != len(read):
+        raise BundleError(
+            f"{bundle.source}: each head of a multi-task bundle reads its own output, got {read}"
+        )
+    events = [h.name for h in heads if h.task == "audio_events"]
+    if events:
+        raise BundleError(
+            f"{bundle.source}: multi-task bundles take detection and segmentation heads; "
+            f"{events[0]!r} is an audio_events head"
+        )
+
+
 def _check_heads(bundle: Bundle) -> None:
-    """Each declared head reads an output that exists and whose declared shape it fits."""
+    """Each declared head reads an output that exists and whose declared shape it fits (with
+    its own labels, else the bundle's)."""
     outputs = {o.name: o for o in bundle.outputs}
-    for i, head in enumerate(bundle.heads()):
+    heads = bundle.heads()
+    if len(heads) > 1:
+        _check_multi_task(bundle, heads)
+    for i, head in enumerate(heads):
         name = head.output or bundle.outputs[0].name
+        where = f"{bundle.source}: head {head.name or i}"
         if name not in outputs:
-            raise BundleError(
-                f"{bundle.source}: head {i} reads output {name!r}; the outputs are "
-                f"{sorted(outputs)}"
-            )
+            raise BundleError(f"{where} reads output {name!r}; the outputs are {sorted(outputs)}")
         try:
-            head.check_output(outputs[name].shape, len(bundle.labels), f"{bundle.source}: head {i}")
+            head.check_output(outputs[name].shape, len(head.labels_or(bundle.labels)), where)
         except PostprocessError as exc:
             raise BundleError(str(exc)) from exc
 

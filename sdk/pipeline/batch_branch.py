@@ -13,7 +13,7 @@ from mmedge.pipeline.branches import Modality, class_presence
 from mmedge.pipeline.results import ModalityResult
 from mmedge.pipeline.streams import StreamGroup
 from mmedge.pipeline.telemetry import Telemetry
-from mmedge.runtime.detection import predict_detections
+from mmedge.runtime.image_heads import predict_detections
 from mmedge.runtime.model import softmax
 from mmedge.sources.base import VideoFrame
 

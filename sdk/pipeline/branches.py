@@ -21,7 +21,7 @@ from mmedge.errors import MMEdgeError
 from mmedge.pipeline.health import FrameHealth, audio_health
 from mmedge.pipeline.results import ModalityResult
 from mmedge.pipeline.telemetry import Telemetry
-from mmedge.runtime.detection import predict_detections
+from mmedge.runtime.image_heads import predict_detections
 from mmedge.runtime.model import Model, softmax
 from mmedge.sources.base import AudioChunk, Source, VideoFrame
 from mmedge.sources.queues import BoundedQueue

@@ -73,6 +73,14 @@ def detection_options(
     """Gives a detection modality its tracker (a copy per stream of a Tracker given for
     several), counters and rescore strength; raises (closing the model) on a misfit."""
     name, model = modality.name, modality.model
+    if model is not None and len(model.heads) > 1:
+        raise refuse(
+            f"{name}: {model.bundle.name} is a multi-task bundle ({len(model.heads)} heads: "
+            f"{', '.join(h.task for h in model.heads)}); pipelines run classification and "
+            "single-head detection bundles (multi-task: mmedge.Model.predict)",
+            model,
+            owned,
+        )
     if model is not None and model.heads and not isinstance(model.heads[0], DetectionHead):
         raise refuse(
             f"{name}: {model.bundle.name} has a {model.heads[0].task} head; pipelines run "

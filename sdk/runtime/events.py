@@ -27,5 +27,5 @@ def predict_events(
     for i, sample in enumerate(samples):
         rate = None if sample_rates is None else sample_rates[i]
         scores = model.backend.infer(model.preprocess(sample, sample_rate=rate))[name]
-        out.append(head.decode(scores[0], model.labels))
+        out.append(head.decode(scores[0], head.labels_or(model.labels)))
     return out

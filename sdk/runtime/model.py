@@ -16,9 +16,8 @@ from mmedge.errors import BackendError, PreprocessError
 from mmedge.preprocess._checks import require_finite
 from mmedge.runtime.backends import Backend, create_backend
 from mmedge.runtime.backends import triton_remote as remote
-from mmedge.runtime.detection import predict_detections
 from mmedge.runtime.events import predict_events
-from mmedge.runtime.segmentation import predict_masks
+from mmedge.runtime.image_heads import predict_detections, predict_heads, predict_masks
 from mmedge.runtime.selection import Selection, select_artifact
 from mmedge.tasks.event_head import EventHead
 from mmedge.tasks.segmentation import SegmentationHead
@@ -245,8 +244,9 @@ class Model:
     def predict(self, sample: Any, *, sample_rate: int | None = None) -> Any:
         """The result of the bundle's task for one sample (see preprocess for what a sample
         is): a Prediction (classification), Detections (a detection head: boxes in the
-        frame's own pixels), Masks (a segmentation head: a class mask at the frame's size) or
-        AudioEvents (an audio_events head: the recording's events, s from its start)."""
+        frame's own pixels), Masks (a segmentation head: a class mask at the frame's size),
+        AudioEvents (an audio_events head: the recording's events, s from its start) or, for a
+        multi-task bundle, HeadResults (one of those per head, by the head's name)."""
         if self.heads:
             return self._predict_head([sample], None if sample_rate is None else [sample_rate])[0]
         return self._predict(lambda: self.preprocess(sample, sample_rate=sample_rate), 1)[0]
@@ -262,6 +262,8 @@ class Model:
         )
 
     def _predict_head(self, samples: Sequence[Any], rates: Sequence[int] | None) -> list[Any]:
+        if len(self.heads) > 1:
+            return predict_heads(self, samples)
         if isinstance(self.heads[0], EventHead):
             return predict_events(self, samples, rates)
         if isinstance(self.heads[0], SegmentationHead):

@@ -139,10 +139,10 @@ def _binding(model: Model, max_batch: int) -> dict[str, Any]:
         raise MMEdgeError(
             f"mmedge serve takes single-input bundles with a spec; {model.bundle.name}"
         )
-    if any(h.task != "detection" for h in model.heads):
+    if len(model.heads) > 1 or any(h.task != "detection" for h in model.heads):
         raise MMEdgeError(
-            f"mmedge serve takes classification and detection bundles; {model.bundle.name} has "
-            f"a {model.heads[0].task} head"
+            f"mmedge serve takes classification and single-head detection bundles; "
+            f"{model.bundle.name} has heads {[h.task for h in model.heads]}"
         )
     if model.heads:
         inputs = [Tensor(name="RAW", dtype=np.uint8, shape=(-1, -1, -1))]

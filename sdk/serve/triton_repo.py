@@ -113,11 +113,11 @@ def _post_outputs(serving: dict[str, Any], classes: int) -> list[tuple[str, str,
 
 
 def _serving(bundle: Bundle) -> dict[str, Any]:
-    tasks = sorted({h.task for h in bundle.heads()} - {"detection"})
-    if tasks:
+    heads = [h.task for h in bundle.heads()]
+    if len(heads) > 1 or set(heads) - {"detection"}:
         raise MMEdgeError(
-            f"{bundle.source}: export-triton serves classification and detection bundles; "
-            f"{bundle.name} has a {tasks[0]} head"
+            f"{bundle.source}: export-triton serves classification and single-head detection "
+            f"bundles; {bundle.name} has heads {heads}"
         )
     if len(bundle.inputs) != 1 or bundle.preprocess() is None:
         raise MMEdgeError(

@@ -17,7 +17,7 @@ candidates_first: (1, N, 4 [+1] + C), as YOLOv5); class scores already in 0..1. 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ import numpy as np
 from mmedge._ext import C
 from mmedge.errors import PostprocessError
 from mmedge.tasks.detections import Detections
+from mmedge.tasks.head_base import HeadBase
 
 KINDS = ("anchor_free", "end2end")
 LAYOUTS = ("channels_first", "candidates_first")
@@ -33,7 +34,7 @@ NMS_PLACES = ("kernel", "graph")
 
 
 @dataclass(frozen=True)
-class DetectionHead:
+class DetectionHead(HeadBase):
     """How a detector's raw output becomes Detections (see the module docstring)."""
 
     kind: str = "anchor_free"
@@ -51,6 +52,7 @@ class DetectionHead:
     task: str = "detection"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name, allowed in (
             ("kind", KINDS),
             ("layout", LAYOUTS),
@@ -110,7 +112,7 @@ class DetectionHead:
     def kernel_options(self, num_classes: int) -> dict[str, Any]:
         """The options dict mmedge._C.detect takes."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("output", "layout", "nms", "task"):
+        for name in ("output", "layout", "nms", "task", "name", "labels"):
             d.pop(name)
         d["channels_first"] = self.channels_first
         d["num_classes"] = num_classes
@@ -148,9 +150,6 @@ class DetectionHead:
                 )
             )
         return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DetectionHead:

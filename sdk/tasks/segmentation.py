@@ -13,20 +13,21 @@ bundle's labels, at most 255 (class 255 marks pixels with non-finite logits).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
 from mmedge._ext import C
 from mmedge.errors import PostprocessError
+from mmedge.tasks.head_base import HeadBase
 from mmedge.tasks.masks import Masks
 
 MAX_CLASSES = 255
 
 
 @dataclass(frozen=True)
-class SegmentationHead:
+class SegmentationHead(HeadBase):
     """How a segmenter's logits become Masks (see the module docstring)."""
 
     output: str | None = None
@@ -34,6 +35,7 @@ class SegmentationHead:
     task: str = "segmentation"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.task != "segmentation":
             raise PostprocessError(f"SegmentationHead.task must be segmentation, got {self.task!r}")
         if not isinstance(self.confidence, bool):
@@ -81,9 +83,6 @@ class SegmentationHead:
             )
             for i in range(len(masks))
         ]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SegmentationHead:

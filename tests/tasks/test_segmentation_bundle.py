@@ -78,6 +78,6 @@ def test_pipelines_and_serving_refuse_a_segmenter_by_name(tmp_path: Path) -> Non
     scene = mmedge.sources.SyntheticScene(1.0)
     with pytest.raises(MMEdgeError, match="has a segmentation head; pipelines run"):
         mmedge.Pipeline().add("cam", scene.video, BUNDLE)
-    with pytest.raises(MMEdgeError, match="export-triton serves classification and detection"):
+    with pytest.raises(MMEdgeError, match="export-triton serves classification and single-head"):
         export_triton([BUNDLE], tmp_path / "repo")
     assert not (tmp_path / "repo").exists()
