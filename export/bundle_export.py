@@ -32,8 +32,7 @@ from tqdm import tqdm
 from mmedge import preprocess as pp
 from mmedge.bundle.writer import write_bundle
 from mmedge.errors import ExportError
-from mmedge.export.data import BoxLabelled, EventLabelled, Labelled, MaskLabelled
-from mmedge.export.detection_gate import DetectionChecks
+from mmedge.export.data import AnyLabelled, Labelled
 from mmedge.export.fp16 import FP32_OPS, to_fp16
 from mmedge.export.gate import (
     Candidate,
@@ -63,7 +62,7 @@ from mmedge.export.options import (
 from mmedge.export.signature import ModelInput, ModelOutput, Signature
 from mmedge.export.staging import stage_feeds
 from mmedge.export.summary import summary
-from mmedge.export.task_checks import HEAD_KINDS, accuracy_report, head_checks
+from mmedge.export.task_checks import HEAD_KINDS, accuracy_report, head_checks, keeps_float_tail
 from mmedge.tasks.heads import Head
 
 log = logging.getLogger(__name__)
@@ -117,8 +116,8 @@ def _check_request(
     out: Path,
     overwrite: bool,
     wanted: Sequence[str],
-    calibration: Labelled | BoxLabelled | MaskLabelled | EventLabelled | None,
-    evaluation: Labelled | BoxLabelled | MaskLabelled | EventLabelled | None,
+    calibration: AnyLabelled | None,
+    evaluation: AnyLabelled | None,
     signature: Signature,
     detection: bool = False,
 ) -> None:
@@ -178,8 +177,8 @@ def export_bundle(
     task: str = "classification",
     description: str | None = None,
     precisions: Sequence[str] = ("fp32",),
-    calibration: Labelled | BoxLabelled | MaskLabelled | EventLabelled | None = None,
-    evaluation: Labelled | BoxLabelled | MaskLabelled | EventLabelled | None = None,
+    calibration: AnyLabelled | None = None,
+    evaluation: AnyLabelled | None = None,
     heads: Sequence[Head] = (),
     graph_nms: bool = False,
     onnx_options: OnnxOptions | None = None,
@@ -204,7 +203,11 @@ def export_bundle(
         mIoU points of fp32; output kind 'segmentation_logits'): declared in the manifest,
         parity judged on decoded boxes (export.detection_gate.BoxGate), accuracy as COCO
         mAP@0.5:0.95 on a BoxLabelled evaluation set (int8 within max_accuracy_drop mAP
-        points of fp32); the output kind defaults to 'detection_head'.
+        points of fp32); the output kind defaults to 'detection_head'. Several heads on one
+        network (task='multi_task'; detection and segmentation heads, each with a distinct
+        name, its own output and its labels): each head gated as above on its own output, a
+        MultiLabelled evaluation set (one truth per head), int8 within max_accuracy_drop
+        points of fp32 for every head (export.multi_task_gate).
     graph_nms: put the head's decode and NMS into the graph (ONNX NonMaxSuppression; see
         mmedge.export.graph_nms): every artifact outputs final boxes, the manifest's head is
         kind end2end with nms 'graph', and reports['graph_nms'] says how the graph's NMS
@@ -237,7 +240,7 @@ def export_bundle(
     _check_request(out, overwrite, wanted, calibration, evaluation, signature, bool(heads))
     graph = GraphNms.requested(heads, labels, signature.output_names[0]) if graph_nms else None
     heads = [graph.head] if graph is not None else heads
-    detection = head_checks(heads, task, labels, signature)
+    detection = head_checks(heads, task, labels, signature, evaluation)
     modality = _modality(modality, signature)
     steps = tqdm(total=4 + len(wanted), desc=f"export {name}", unit="step", disable=not progress)
     with tempfile.TemporaryDirectory(prefix="mmedge-export-") as tmp:
@@ -276,7 +279,7 @@ def export_bundle(
         if "int8" in wanted:
             artifacts += int8_candidates(
                 raw_fp32, scratch, gate, options.int8, fp32_accuracy, eval_labels, progress,
-                float_tail=isinstance(detection, DetectionChecks),
+                float_tail=keeps_float_tail(detection),
                 after=graph.append if graph else None,
             )  # fmt: skip
             steps.update()

@@ -128,6 +128,38 @@ class EventLabelled:
                              self.label_names, [self.sample_rates[i] for i in idx])  # fmt: skip
 
 
+@dataclass
+class MultiLabelled:
+    """Frames with one truth per task head, for multi-task evaluation and calibration:
+    truths[head name] is a BoxLabelled (detection) or MaskLabelled (segmentation) over the same
+    samples, in the same order."""
+
+    truths: dict[str, BoxLabelled | MaskLabelled]
+
+    def __post_init__(self) -> None:
+        if not self.truths:
+            raise ExportError("MultiLabelled needs at least one head's truth")
+        sizes = {name: len(t) for name, t in self.truths.items()}
+        if len(set(sizes.values())) != 1:
+            raise ExportError(f"every head's truth must cover the same samples; sizes {sizes}")
+
+    @property
+    def samples(self) -> list[Any]:
+        return next(iter(self.truths.values())).samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def rates_for(self, specs: Mapping[str, Any]) -> None:
+        return None  # images: no sample rates
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> MultiLabelled:
+        return MultiLabelled({name: t.subset(index) for name, t in self.truths.items()})
+
+
+AnyLabelled = Labelled | BoxLabelled | MaskLabelled | EventLabelled | MultiLabelled
+
+
 def image_as(img: np.ndarray, image_format: str) -> np.ndarray:
     """A decoded image (BGR, or grey) in the spec's input format: GRAY, RGB or BGR (the
     formats an image file can give; camera formats come from cameras, not files)."""

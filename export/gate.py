@@ -19,6 +19,7 @@ from mmedge.bundle.parity import ParityReport, ParityTolerance, compare
 from mmedge.errors import ExportError, ParityError
 from mmedge.export.data import Labelled
 from mmedge.export.detection_gate import DetectionChecks
+from mmedge.export.multi_task_gate import MultiChecks
 from mmedge.export.segmentation_gate import SegmentationChecks
 from mmedge.export.signature import HEAD_OUTPUT_KINDS, Signature
 from mmedge.export.staging import Feeds, StagedFeeds
@@ -157,7 +158,7 @@ class ParityGate:
         gates: Mapping[str, ParityTolerance],
         name: str,
         unsimplified: Path | None = None,
-        head: DetectionChecks | SegmentationChecks | None = None,
+        head: DetectionChecks | SegmentationChecks | MultiChecks | None = None,
     ) -> None:
         self.signature, self.feeds, self.gates = signature, feeds, dict(gates)
         self.name, self.unsimplified = name, unsimplified
@@ -206,10 +207,13 @@ class ParityGate:
             "export without --simplify)"
         )
 
-    def accuracy(self, path: Path, labels: Any) -> float:
+    def accuracy(self, path: Path, labels: Any) -> Any:
         """Top-1 accuracy of an ONNX file on the staged evaluation inputs; for a detection
         head, mAP@0.5:0.95 (labels: the BoxLabelled evaluation set); for a segmentation head,
-        mIoU (labels: the MaskLabelled set)."""
+        mIoU (labels: the MaskLabelled set); for several heads, each head's figure by name
+        (labels: the MultiLabelled set)."""
+        if isinstance(self.head, MultiChecks) and self.feeds.evaluation is not None:
+            return self.head.accuracy(onnx_outputs(path, self.feeds.evaluation), labels)
         if self.head is not None and self.feeds.evaluation is not None:
             name = next(o.name for o in self.signature.outputs if o.kind in HEAD_OUTPUT_KINDS)
             raw = onnx_outputs(path, self.feeds.evaluation)[name]

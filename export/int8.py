@@ -8,12 +8,13 @@ not failed, when it misses a gate."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from mmedge.errors import ExportError, ParityError
 from mmedge.export.gate import Candidate, ParityGate
+from mmedge.export.multi_task_gate import worst_drop_score
 from mmedge.export.options import Int8Options
 from mmedge.export.quantize import Int8Quantizer, Sensitivity, quantize_within_drop
 
@@ -37,14 +38,16 @@ def int8_candidates(
     scratch: Path,
     gate: ParityGate,
     options: Int8Options,
-    fp32_accuracy: float | None,
+    fp32_accuracy: float | Mapping[str, float] | None,
     eval_labels: Any,
     progress: bool,
     float_tail: bool = False,
     after: Callable[[Path], None] | None = None,
 ) -> list[Candidate]:
     """The int8 artifacts that passed their gates (the int8-activation one always, or an
-    error). float_tail: keep the nodes after the last weighted layers in float in every variant
+    error). fp32_accuracy: the fp32 figure, or each head's by name (several heads: every head
+    must stay within the bound; the stage's score is then multi_task_gate.worst_drop_score).
+    float_tail: keep the nodes after the last weighted layers in float in every variant
     (a detection head's decode; recorded as the quantisation report's float_tail). after: a
     rewrite of every quantised file before it is checked (NMS appended to the graph)."""
     if gate.feeds.calibration is None:
@@ -61,10 +64,18 @@ def int8_candidates(
     quantizer.after = after
     evaluate: Callable[[Path], float] | None = None
     if fp32_accuracy is not None and eval_labels is not None:
-        labels, baseline = eval_labels, fp32_accuracy
+        labels = eval_labels
+        if isinstance(fp32_accuracy, Mapping):  # several heads: each within the bound
+            per_head, baseline = dict(fp32_accuracy), 1.0
 
-        def evaluate(path: Path) -> float:
-            return gate.accuracy(path, labels)
+            def evaluate(path: Path) -> float:
+                return worst_drop_score(per_head, gate.accuracy(path, labels))
+
+        else:
+            baseline = fp32_accuracy
+
+            def evaluate(path: Path) -> float:
+                return gate.accuracy(path, labels)
 
     keys = ["int8"] + (["int8-u8"] if options.cpu_variant else [])
     made: list[Candidate] = []

@@ -23,10 +23,13 @@ def _worst(status: ParityStatus | None) -> tuple[float | None, float | None, flo
 
 
 def artifact_rows(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per artifact: file, precision, activations, parity (worst output), accuracy,
-    drop vs fp32 (points), median ms, speed-up vs fp32."""
+    """One row per artifact: file, precision, activations, parity (worst output), accuracy (a
+    mapping head name -> figure for a multi-task bundle), drop vs fp32 (points; the largest of
+    the heads'), median ms, speed-up vs fp32."""
     view = Manifest(manifest, Path("."))
-    accuracy = view.report("accuracy").get("artifacts", {})
+    report = view.report("accuracy")
+    # one figure per artifact, or (a multi-task bundle) one per head by the head's name
+    per_head = {n: h.get("artifacts", {}) for n, h in report.get("heads", {"": report}).items()}
     fp32 = next(a.file for a in view.artifacts if a.precision == "fp32" and a.format == "onnx")
     fp32_ms = (view.speed(fp32) or {}).get("median_ms")
     rows = []
@@ -34,7 +37,13 @@ def artifact_rows(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
         status = view.parity(a.file)
         worst_abs, top1, cos = _worst(status)
         ms = (view.speed(a.file) or {}).get("median_ms")
-        acc = accuracy.get(a.file)
+        found = {n: by_file.get(a.file) for n, by_file in per_head.items()}
+        drops = [
+            100 * (per_head[n][fp32] - v)
+            for n, v in found.items()
+            if v is not None and per_head[n].get(fp32) is not None
+        ]
+        acc: Any = found.get("") if list(found) == [""] else found
         rows.append(
             {
                 "artifact": a.file,
@@ -45,9 +54,7 @@ def artifact_rows(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "top1_agreement": top1,
                 "mean_cosine": cos,
                 "accuracy": acc,
-                "drop_pts": None
-                if acc is None or accuracy.get(fp32) is None
-                else 100 * (accuracy[fp32] - acc),
+                "drop_pts": max(drops) if drops else None,
                 "median_ms": ms,
                 "speedup": None if ms is None or fp32_ms is None else fp32_ms / ms,
             }
@@ -56,6 +63,8 @@ def artifact_rows(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _fmt(value: Any, spec: str, none: str = "-") -> str:
+    if isinstance(value, Mapping):  # per head
+        return " / ".join(f"{name} {_fmt(v, spec, none)}" for name, v in value.items())
     return none if value is None else format(value, spec)
 
 

@@ -5,7 +5,7 @@ F1)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,13 @@ from tqdm import tqdm
 
 from mmedge import preprocess as pp
 from mmedge.errors import ExportError
-from mmedge.export.data import BoxLabelled, EventLabelled, Labelled, MaskLabelled
+from mmedge.export.data import BoxLabelled, EventLabelled, Labelled, MaskLabelled, MultiLabelled
 from mmedge.export.detection_gate import DetectionChecks, model_map
 from mmedge.export.event_gate import EventChecks, model_f1
 from mmedge.export.gate import Candidate, model_accuracy
+from mmedge.export.multi_task_gate import METRICS, MultiChecks, check_truths, model_head_scores
 from mmedge.export.segmentation_gate import SegmentationChecks, model_miou
-from mmedge.export.signature import Signature
+from mmedge.export.signature import HEAD_OUTPUT_KINDS, Signature
 from mmedge.tasks import SegmentationHead
 from mmedge.tasks.event_head import EventHead
 from mmedge.tasks.heads import Head
@@ -27,12 +28,15 @@ from mmedge.tasks.heads import Head
 def accuracy_report(
     staged: Path,
     artifacts: Sequence[Candidate],
-    data: Labelled | BoxLabelled | MaskLabelled,
+    data: Labelled | BoxLabelled | MaskLabelled | EventLabelled | MultiLabelled,
     bar: bool,
 ) -> dict[str, Any]:
     """Top-1 accuracy (COCO mAP@0.5:0.95 for a detection set, mIoU for a segmentation set, event
-    F1 for an audio events set) of every artifact through mmedge.Model on the staged bundle."""
+    F1 for an audio events set, each head's own for a multi-task set) of every artifact
+    through mmedge.Model on the staged bundle."""
     bar_artifacts = tqdm(artifacts, desc="accuracy", unit="artifact", disable=not bar, leave=False)
+    if isinstance(data, MultiLabelled):
+        return _multi_report(staged, artifacts, bar_artifacts, data)
     if isinstance(data, EventLabelled):
         scores = {a.file: model_f1(staged, a.file, data) for a in bar_artifacts}
         by_file = {file: m["f_measure"] for file, m in scores.items()}
@@ -68,6 +72,30 @@ def accuracy_report(
     return report
 
 
+def _multi_report(
+    staged: Path, artifacts: Sequence[Candidate], bar: Iterable[Candidate], data: MultiLabelled
+) -> dict[str, Any]:
+    """Per head, the accuracy_report of its task (mAP / mIoU per artifact)."""
+    scores = {a.file: model_head_scores(staged, a.file, data) for a in bar}
+    heads: dict[str, Any] = {}
+    for name in data.truths:
+        detection = isinstance(data.truths[name], BoxLabelled)
+        by_file = {file: s[name]["value"] for file, s in scores.items()}
+        extra = "map50" if detection else "per_class_iou"
+        heads[name] = {
+            "metric": METRICS["detection" if detection else "segmentation"],
+            "artifacts": by_file,
+            extra: {file: s[name][extra] for file, s in scores.items()},
+        }
+        for a in artifacts:
+            heads[name].setdefault(a.precision, by_file[a.file])
+    return {
+        "metric": "per head: " + ", ".join(f"{n} {h['metric']}" for n, h in heads.items()),
+        "n_samples": len(data),
+        "heads": heads,
+    }
+
+
 HEAD_KINDS = {
     "detection": "detection_head",
     "segmentation": "segmentation_logits",
@@ -75,19 +103,48 @@ HEAD_KINDS = {
 }  # the output kind of each head task
 
 
+def keeps_float_tail(checks: Any) -> bool:
+    """Whether int8 keeps the nodes after the last weighted layers in float: a detection
+    head's decode (pixel boxes and 0..1 scores in one tensor), alone or among several heads."""
+    if isinstance(checks, MultiChecks):
+        return checks.has_detection
+    return isinstance(checks, DetectionChecks)
+
+
 def head_checks(
     heads: Sequence[Head],
     task: str,
     labels: Sequence[str] | None,
     signature: Signature,
-) -> DetectionChecks | SegmentationChecks | EventChecks | None:
-    """The checks of a detection or segmentation export (None without heads), or what is
-    missing for one."""
+    evaluation: Any = None,
+) -> DetectionChecks | SegmentationChecks | EventChecks | MultiChecks | None:
+    """The checks of a task-head export (None without heads; MultiChecks for several heads on
+    one network, whose evaluation set must hold a truth per head), or what is missing for
+    one."""
     if not heads:
         if task in HEAD_KINDS:
             raise ExportError(f"task {task!r} needs a head (heads=[...]: mmedge.tasks)")
         return None
     spec = signature.inputs[0].preprocess if len(signature.inputs) == 1 else None
+    if len(heads) > 1 or task == "multi_task":
+        if task != "multi_task" or len(heads) < 2 or not isinstance(spec, pp.ImageSpec):
+            raise ExportError(
+                "several heads need task='multi_task', at least two heads and one image input "
+                "with an ImageSpec"
+            )
+        if any(isinstance(h, EventHead) for h in heads):
+            raise ExportError("multi-task exports take detection and segmentation heads")
+        names, outputs = [h.name for h in heads], [h.output for h in heads]
+        if None in names or len(set(names)) < len(names):
+            raise ExportError(f"each head of a multi-task export needs its own name, got {names}")
+        if set(outputs) != {o.name for o in signature.outputs if o.kind in HEAD_OUTPUT_KINDS}:
+            raise ExportError(
+                f"each head reads its own output: heads read {outputs}, the head outputs are "
+                f"{[o.name for o in signature.outputs if o.kind in HEAD_OUTPUT_KINDS]}"
+            )
+        if evaluation is not None:
+            check_truths(heads, evaluation)  # type: ignore[arg-type]
+        return MultiChecks(heads, labels, spec)  # type: ignore[arg-type]
     head = heads[0]
     if isinstance(head, EventHead):
         if task != "audio_events" or len(heads) != 1 or not isinstance(spec, pp.AudioSpec):

@@ -44,19 +44,27 @@ class TinyDetector(nn.Module):
         n, _, h, w = f.shape
         ltrb = F.softplus(self.box(f)).reshape(n, 4, h * w) * STRIDE
         logits = self.cls(f).reshape(n, self.num_classes, h * w)
-        ys = (torch.arange(h, dtype=x.dtype, device=x.device) + 0.5) * STRIDE
-        xs = (torch.arange(w, dtype=x.dtype, device=x.device) + 0.5) * STRIDE
-        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-        centres = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
-        return ltrb, logits, centres
+        return ltrb, logits, cell_centres(h, w, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ltrb, logits, centres = self.raw(x)
-        cx, cy = centres[:, 0], centres[:, 1]
-        x1, y1 = cx - ltrb[:, 0], cy - ltrb[:, 1]
-        x2, y2 = cx + ltrb[:, 2], cy + ltrb[:, 3]
-        boxes = torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], 1)
-        return torch.cat([boxes, torch.sigmoid(logits)], 1)
+        return head_rows(*self.raw(x))
+
+
+def cell_centres(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+    """(h * w, 2) centres (x, y) in input px of a stride-STRIDE grid of h x w cells."""
+    ys = (torch.arange(h, dtype=like.dtype, device=like.device) + 0.5) * STRIDE
+    xs = (torch.arange(w, dtype=like.dtype, device=like.device) + 0.5) * STRIDE
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+
+
+def head_rows(ltrb: torch.Tensor, logits: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """The exported head (N, 4 + C, HW): boxes (cx, cy, w, h) px, then class sigmoids."""
+    cx, cy = centres[:, 0], centres[:, 1]
+    x1, y1 = cx - ltrb[:, 0], cy - ltrb[:, 1]
+    x2, y2 = cx + ltrb[:, 2], cy + ltrb[:, 3]
+    boxes = torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], 1)
+    return torch.cat([boxes, torch.sigmoid(logits)], 1)
 
 
 def _giou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -83,9 +91,20 @@ def detection_loss(
     """FCOS-style loss: a cell is positive for the smallest box that contains its centre
     within `radius` cells of the box's centre; sigmoid focal loss on the class scores (target:
     the positive's class), 1 - GIoU on the positives' boxes; both over the positive count."""
-    ltrb, logits, centres = model.raw(x)
+    return raw_detection_loss(*model.raw(x), boxes, classes, radius)
+
+
+def raw_detection_loss(
+    ltrb: torch.Tensor,
+    logits: torch.Tensor,
+    centres: torch.Tensor,
+    boxes: list[torch.Tensor],
+    classes: list[torch.Tensor],
+    radius: float = 1.5,
+) -> torch.Tensor:
+    """detection_loss() of a head's raw parts (TinyDetector.raw's layout)."""
     target = torch.zeros_like(logits)
-    loss_box, positives = x.new_zeros(()), 0
+    loss_box, positives = logits.new_zeros(()), 0
     for i, (b, c) in enumerate(zip(boxes, classes, strict=True)):
         if len(b) == 0:
             continue

@@ -37,15 +37,23 @@ class TinySegmenter(nn.Module):
         self.up2 = _conv(3 * c, c)
         self.head = nn.Conv2d(c, num_classes, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The encoder's features at strides 2, 4, 8 and 16."""
         f2 = self.s2(x)
         f4 = self.s4(f2)
         f8 = self.s8(f4)
-        f16 = self.s16(f8)
+        return f2, f4, f8, self.s16(f8)
+
+    def decode(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Class logits at stride 2 from encode()'s features."""
+        f2, f4, f8, f16 = features
         y = self.up8(torch.cat([F.interpolate(f16, scale_factor=2.0, mode="nearest"), f8], 1))
         y = self.up4(torch.cat([F.interpolate(y, scale_factor=2.0, mode="nearest"), f4], 1))
         y = self.up2(torch.cat([F.interpolate(y, scale_factor=2.0, mode="nearest"), f2], 1))
         return self.head(y)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
 
 
 def segmentation_loss(

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mmedge.datasets import data_dir, load_mnist
-from mmedge.export.data import BoxLabelled, MaskLabelled
+from mmedge.export.data import BoxLabelled, MaskLabelled, MultiLabelled
 
 TRAIN_CLIPS = ("vtest.avi", "box.mp4")
 EVAL_CLIPS = ("cup.mp4",)
@@ -142,3 +142,28 @@ def make_mask_split(
         out.samples.append(image)
         out.masks.append(mask)
     return out
+
+
+def make_multi_split(
+    split: str,
+    n_images: int,
+    seed: int = 0,
+    root: str | Path | None = None,
+    names: tuple[str, str] = ("digits", "strokes"),
+) -> MultiLabelled:
+    """The same images as make_split and make_mask_split (same seed, same draws), each with its
+    boxes (truths[names[0]]) and its stroke masks (truths[names[1]]): one set for a model with
+    a detection head and a segmentation head."""
+    rng, digits, labels, frames = _split_sources(split, seed, root)
+    boxes = BoxLabelled([], [], [], LABELS)
+    masks = MaskLabelled(boxes.samples, [], MASK_LABELS)
+    for _ in range(n_images):
+        frame = frames[int(rng.integers(len(frames)))]
+        pick = rng.integers(0, len(digits), int(rng.integers(1, 5)))
+        image, found, mask = composite_with_mask(frame, digits[pick], labels[pick], rng)
+        keep = ~np.isnan(found[:, 0])
+        boxes.samples.append(image)
+        boxes.boxes.append(found[keep])
+        boxes.classes.append(labels[pick][keep].astype(np.int64))
+        masks.masks.append(mask)
+    return MultiLabelled({names[0]: boxes, names[1]: masks})
