@@ -40,6 +40,20 @@ class TinySED(nn.Module):
         return self.head(y).transpose(1, 2)
 
 
+def conv_reach(model: nn.Module) -> int:
+    """How many input rows before a frame's first row, or after its last, an output frame of
+    `model` depends on at most: its Conv1d layers composed in the order they are registered
+    (each one's kernel, dilation, stride and padding; residual sums add no reach). The
+    EventHead's context_s is this times the feature hop."""
+    jump, before, after = 1, 0, 0  # output j reads rows [j * jump - before, j * jump + after]
+    for conv in (m for m in model.modules() if isinstance(m, nn.Conv1d)):
+        (k,), (d,), (stride,), (pad,) = conv.kernel_size, conv.dilation, conv.stride, conv.padding
+        before += pad * jump
+        after += (d * (k - 1) - pad) * jump
+        jump *= stride
+    return max(before, after - (jump - 1))
+
+
 def tiny_sed() -> TinySED:
     """The factory `mmedge export mmedge.export.zoo_sed:tiny_sed` calls."""
     return TinySED()

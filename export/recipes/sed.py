@@ -5,6 +5,7 @@ targets from the events' exact times."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from mmedge.export.bundle_export import export_bundle
 from mmedge.export.data import EventLabelled
 from mmedge.export.event_gate import event_f1
 from mmedge.export.recipes.training import TrainResult, fit
-from mmedge.export.zoo_sed import FRAME_S, TinySED
+from mmedge.export.zoo_sed import FRAME_S, TinySED, conv_reach
 from mmedge.tasks.event_head import EventHead
 
 SED_SPEC = pp.AudioSpec.librosa(
@@ -28,7 +29,8 @@ SED_SPEC = pp.AudioSpec.librosa(
     fmax=4000.0,
     feature="logmel",
     layout="NFT",
-)  # fmt: skip  (10 ms frames of any number: no analysis window)
+    top_db=None,
+)  # fmt: skip  (10 ms frames of any number: no analysis window; no top_db: streams take it)
 SED_HEAD = EventHead(
     frame_s=FRAME_S, output="frames", onset_threshold=0.5, offset_threshold=0.3,
     median_frames=5, min_duration_s=0.1, min_gap_s=0.1,
@@ -111,19 +113,23 @@ def export_sed(
     progress: bool = True,
     overwrite: bool = True,
 ) -> Path:
-    """The detector as a bundle: SED_SPEC and SED_HEAD in the manifest, parity on the frame
-    scores per precision, event F1 on `evaluation` (int8 within max_accuracy_drop points)."""
+    """The detector as a bundle: SED_SPEC and SED_HEAD in the manifest (with the network's
+    context_s, zoo_sed.conv_reach, for live streams), parity on the frame scores per precision,
+    event F1 on `evaluation` (int8 within max_accuracy_drop points)."""
     example = torch.from_numpy(features(evaluation.subset([0])))
+    row_s = SED_SPEC.hop_length / SED_SPEC.sample_rate_hz
+    head = replace(SED_HEAD, context_s=round(conv_reach(model) * row_s, 6))
     return export_bundle(
         model,
         out,
         name="digit_events",
         example_input=example,
         preprocess=SED_SPEC,
+        input_name="audio",
         output_name="frames",
         labels=evaluation.label_names,
         task="audio_events",
-        heads=[SED_HEAD],
+        heads=[head],
         description=(
             "TinySED (export.zoo_sed) trained on FSDD digits of four speakers placed into a real "
             "bird recording (export.recipes.sound_events); evaluated on an unseen speaker "

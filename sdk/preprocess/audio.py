@@ -237,7 +237,12 @@ def audio(samples: Any, spec: AudioSpec, sample_rate_hz: int | None = None) -> n
     n = spec.analysis_samples
     if n is not None:
         x = x[:n] if len(x) >= n else np.concatenate([x, np.zeros(n - len(x), np.float32)])
-    feats = _run(x, spec, spec.feature)
+    return lay_out(_run(x, spec, spec.feature), spec)
+
+
+def lay_out(feats: np.ndarray, spec: AudioSpec) -> np.ndarray:
+    """(frames, coeffs) features as the model takes them (batch 1): spec.layout NTF (1, frames,
+    coeffs), NFT (1, coeffs, frames) or N1FT (1, 1, coeffs, frames)."""
     if spec.layout == "NTF":
         return feats[None]
     if spec.layout == "NFT":

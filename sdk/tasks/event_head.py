@@ -20,24 +20,31 @@ Decoding, per class and independently (events of different classes may overlap):
 4. an event still on when the recording (stream) ends ends there, flagged open_ended.
 An event's score is its highest smoothed posterior. Thresholds outside 0 < offset <= onset < 1
 are refused when the head is built.
+
+context_s (optional): the network's reach in s on each side of an output frame (a frame's score
+depends on the input from context_s before its start to context_s after its end; half the
+receptive field of a non-causal network, 0 for a causal one). A live stream
+(mmedge.runtime.event_stream.EventStream) runs the network on windows with that much context
+on each side, so its scores are the whole recording's; None: not declared, no stream.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
 from mmedge.errors import PostprocessError
 from mmedge.tasks.events import AudioEvents
+from mmedge.tasks.head_base import HeadBase
 
 ACTIVATIONS = ("sigmoid", "softmax", "none")
 
 
 @dataclass(frozen=True)
-class EventHead:
+class EventHead(HeadBase):
     """How a detector's frame posteriors become AudioEvents (see the module docstring)."""
 
     frame_s: float = 0.0
@@ -49,9 +56,11 @@ class EventHead:
     min_duration_s: float = 0.0
     min_gap_s: float = 0.0
     ignore_classes: tuple[int, ...] = ()
+    context_s: float | None = None
     task: str = "audio_events"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         object.__setattr__(self, "ignore_classes", tuple(int(c) for c in self.ignore_classes))
         if self.task != "audio_events":
             raise PostprocessError(f"EventHead.task must be audio_events, got {self.task!r}")
@@ -72,6 +81,8 @@ class EventHead:
             raise PostprocessError(f"EventHead.median_frames must be an odd int >= 1, got {m!r}")
         if not (self.min_duration_s >= 0 and self.min_gap_s >= 0):
             raise PostprocessError("EventHead.min_duration_s and min_gap_s must be >= 0 s")
+        if self.context_s is not None and not self.context_s >= 0:
+            raise PostprocessError(f"EventHead.context_s must be >= 0 s, got {self.context_s}")
 
     @property
     def latency_s(self) -> float:
@@ -116,8 +127,10 @@ class EventHead:
         return AudioEvents.concat([tracker.push(scores), tracker.flush()])
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = super().to_dict()
         d["ignore_classes"] = list(self.ignore_classes)
+        if d["context_s"] is None:  # not declared: manifests from before it stay as they were
+            d.pop("context_s")
         return d
 
     @classmethod

@@ -125,3 +125,26 @@ def test_event_f1_counts_as_sed_eval_defines_it() -> None:
     found = [events([(0.55, 1.05, 0), (2.3, 2.6, 1)]), events([(0.2, 0.8, 0), (1.45, 1.95, 0)])]
     scores = event_f1(found, truth, LABELS)
     assert scores == pytest.approx({"f_measure": 0.5, "precision": 0.5, "recall": 0.5})
+
+
+def test_conv_reach_is_how_far_a_frame_looks() -> None:
+    """zoo_sed.conv_reach (the EventHead's context_s, in feature rows) on TinySED: 63 rows. An
+    input row 63 before an output frame's first row or 62 after its last moves that frame; one
+    row further moves nothing (checked on random input with large perturbations)."""
+    from mmedge.export.zoo_sed import TinySED, conv_reach
+
+    model = TinySED().eval()
+    assert conv_reach(model) == 63
+    torch.manual_seed(0)
+    x = torch.randn(1, 40, 400)
+    j = 100  # output frame j covers rows 2j and 2j + 1
+    with torch.no_grad():
+        base = model(x)[0, j]
+
+        def moved(row: int) -> float:
+            y = x.clone()
+            y[0, :, row] += 50.0
+            return float((model(y)[0, j] - base).abs().max())
+
+        assert moved(2 * j - 63) > 0 and moved(2 * j + 1 + 62) > 0
+        assert moved(2 * j - 64) == 0 and moved(2 * j + 1 + 63) == 0
