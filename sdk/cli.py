@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from mmedge.cli_deploy import add_deploy
 from mmedge.cli_export import add_export
 from mmedge.cli_serve import add_export_triton, add_serve
 from mmedge.errors import MMEdgeError
@@ -116,8 +117,15 @@ def _cmd_build_engine(args: argparse.Namespace) -> int:
         dims=dims,
         workspace_mb=args.workspace_mb,
         device_id=args.device,
+        if_stale=args.if_stale,
     )
     built = entry["built_for"]
+    if entry.get("up_to_date"):
+        print(
+            f"{path}: {entry['file']} is current (TensorRT {built['tensorrt']}, sm "
+            f"{built['compute_capability']}, built from {entry['built_from']}): nothing to do"
+        )
+        return EXIT_OK
     print(
         f"wrote {entry['file']} into {path}: {entry['precision']} from {entry['built_from']}, "
         f"TensorRT {built['tensorrt']} on {built['gpu']} (sm {built['compute_capability']})"
@@ -161,13 +169,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from mmedge.deploy.notify import ServiceNotifier
     from mmedge.pipeline.config import load_pipeline
 
     pipe = load_pipeline(args.config)
-    results = []
+    service = ServiceNotifier()  # systemd's READY and watchdog (nothing outside systemd); it
+    # counts the results: a service runs for months, so they are not kept
 
     def show(r: object) -> None:
-        results.append(r)
+        service.result()
         if args.json:
             print(json.dumps(r.to_dict(), default=str), flush=True)  # type: ignore[attr-defined]
         else:
@@ -178,7 +188,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"{r.t_s:8.2f} s  {r.label:<12} {r.score:.2f}  [{contributors}]", flush=True)  # type: ignore[attr-defined]
 
     pipe.on_result(show)
-    pipe.run(timeout_s=args.duration)
+    try:  # start/wait/stop, not run(): run() keeps every result for its return value
+        pipe.start()
+        pipe.wait(args.duration)
+    finally:
+        pipe.stop()
+        service.stopping()
     if args.stats:
         pipe.dump_stats(args.stats)
     if args.plot:
@@ -188,7 +203,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     errors = pipe.stats()["errors"]
     for e in errors:
         print(f"mmedge run: {e['modality']} {e['stage']}: {e['error']}", file=sys.stderr)
-    return EXIT_OK if results else EXIT_FAILED
+    return EXIT_OK if service.results else EXIT_FAILED
 
 
 def _add_info(sub: Any) -> None:
@@ -237,6 +252,12 @@ def _add_build_engine(sub: Any) -> None:
     p.add_argument("--workspace-mb", type=int, default=1024, help="builder workspace limit")
     p.add_argument("--device", type=int, default=0, help="CUDA device")
     p.add_argument("-o", "--out", help="write a new bundle here instead of updating BUNDLE")
+    p.add_argument(
+        "--if-stale",
+        action="store_true",
+        help="do nothing when the bundle already holds a current engine for this GPU, TensorRT, "
+        "L4T, precision, profile and ONNX (what the device's engine service runs at boot)",
+    )
     p.set_defaults(func=_cmd_build_engine)
 
 
@@ -318,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_build_engine,
         _add_demo,
         _add_run,
+        add_deploy,
     ):
         add(sub)
     return parser
