@@ -191,3 +191,32 @@ def test_build_and_run_engine(precision: str, tmp_path: Path) -> None:
         assert len(model.predict_batch(frames)) == 16
         with pytest.raises(BackendError, match="outside the engine's optimisation profile"):
             model.predict_batch([np.zeros((28, 28), np.uint8)] * 17)
+
+
+def test_engine_staleness_names_what_changed() -> None:
+    """The engine service's --if-stale test, from manifest entries (no GPU needed): current
+    when TensorRT, GPU, L4T, profile and the source ONNX's sha256 are those of the build."""
+    from mmedge.runtime.tensorrt.build import engine_entry
+    from mmedge.runtime.tensorrt.engine import engine_staleness
+
+    profile = Profile({"image": ((1, 3, 64, 64), (1, 3, 64, 64), (8, 3, 64, 64))}, (1, 1, 8))
+    onnx = {"file": "model.fp16.onnx", "format": "onnx", "precision": "fp16", "sha256": "ab" * 32}
+    entry = engine_entry(engine_file_name("fp16", ORIN), "fp16", ORIN, onnx["file"], profile,
+                         timing_cache_name(ORIN), onnx["sha256"])  # fmt: skip
+    artifacts = [onnx, entry]
+
+    def stale(arts=artifacts, target=ORIN, prof=profile) -> str | None:
+        return engine_staleness(arts, "fp16", target, prof, "model.fp16.onnx")
+
+    assert stale() is None
+    assert "no fp16 engine for TensorRT 10.3.0 on Orin" in stale(arts=[onnx])
+    jp62 = EngineTarget(**{**ORIN.to_dict(), "l4t": "36.4.3"})
+    assert stale(target=jp62) is None  # a patch release of L4T keeps the engine
+    jp7 = EngineTarget(**{**ORIN.to_dict(), "l4t": "39.2.0"})
+    assert "built on L4T 36.4.0, this Jetson runs L4T 39.2.0" in stale(target=jp7)
+    changed = [{**onnx, "sha256": "cd" * 32}, entry]
+    assert "model.fp16.onnx changed since the engine was built" in stale(arts=changed)
+    wider = Profile({"image": ((1, 3, 64, 64), (4, 3, 64, 64), (16, 3, 64, 64))}, (1, 4, 16))
+    assert "the engine's profile" in stale(prof=wider)
+    other_trt = EngineTarget(**{**ORIN.to_dict(), "tensorrt": "10.16.1"})
+    assert "no fp16 engine for TensorRT 10.16.1" in stale(target=other_trt)  # another file

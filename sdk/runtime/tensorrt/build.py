@@ -11,6 +11,7 @@ TensorRT is much faster), and a heartbeat while the build runs. Needs no torch.
 from __future__ import annotations
 
 import copy
+import logging
 import sys
 import tempfile
 import threading
@@ -26,9 +27,12 @@ from mmedge.runtime.tensorrt.engine import (
     EngineTarget,
     Profile,
     engine_file_name,
+    engine_staleness,
     make_profile,
     timing_cache_name,
 )
+
+log = logging.getLogger(__name__)
 
 
 def onnx_source(bundle: Bundle, precision: str) -> str:
@@ -146,6 +150,7 @@ def engine_entry(
     built_from: str,
     profile: Profile,
     cache_file: str,
+    built_from_sha256: str | None = None,
 ) -> dict[str, Any]:
     """The manifest artifact entry of an engine (sha256/bytes are filled in on write)."""
     return {
@@ -154,6 +159,7 @@ def engine_entry(
         "precision": precision,
         "built_for": target.to_dict(),
         "built_from": built_from,
+        "built_from_sha256": built_from_sha256,
         "profile": profile.to_dict(),
         "timing_cache": cache_file,
     }
@@ -184,15 +190,24 @@ def add_engine(
     dims: Mapping[str, tuple[int, int, int]] | None = None,
     workspace_mb: int = 1024,
     device_id: int = 0,
+    if_stale: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Builds the `precision` engine for this GPU and writes the bundle (in place, atomically,
-    or to `out`). Returns (bundle path, engine manifest entry)."""
+    or to `out`). Returns (bundle path, engine manifest entry). if_stale: leave a current
+    engine (engine.engine_staleness) alone and return its entry, with "up_to_date": True."""
     from mmedge.runtime.tensorrt.backend import current_target
 
     target = current_target(device_id)
     with Bundle.load(bundle_path) as bundle:
         source = onnx_source(bundle, precision)
         profile = make_profile(bundle.inputs, min_batch, opt_batch, max_batch, dims)
+        artifacts = bundle.manifest["artifacts"]
+        stale = engine_staleness(artifacts, precision, target, profile, source)
+        if if_stale and stale is None:
+            current = next(a for a in artifacts if a["file"] == engine_file_name(precision, target))
+            return Path(bundle_path), {**current, "up_to_date": True}
+        log.info("building the %s engine of %s: %s", precision, bundle.name, stale)
+        sha = next((a.get("sha256") for a in artifacts if a["file"] == source), None)
         cache_file = timing_cache_name(target)
         cache_path = bundle.contents().get(cache_file)  # this GPU's and TensorRT's cache, if any
         cache = cache_path.read_bytes() if cache_path is not None else None
@@ -200,7 +215,7 @@ def add_engine(
             bundle.root / source, profile, workspace_mb=workspace_mb, timing_cache=cache
         )
         file = engine_file_name(precision, target)
-        entry = engine_entry(file, precision, target, source, profile, cache_file)
+        entry = engine_entry(file, precision, target, source, profile, cache_file, sha)
         manifest = with_engine(bundle.manifest, entry, cache_file)
         with tempfile.TemporaryDirectory(prefix="mmedge-engine-") as tmp:
             files: dict[str, Any] = dict(bundle.contents())

@@ -215,3 +215,29 @@ def make_profile(
                 )
         shapes[t.name] = (tuple(lo), tuple(opt), tuple(hi))
     return Profile(shapes, (min_batch, opt_batch, max_batch))
+
+
+def engine_staleness(
+    artifacts: Sequence[Mapping[str, Any]],
+    precision: str,
+    target: EngineTarget,
+    profile: Profile,
+    source: str,
+) -> str | None:
+    """Why the bundle's `precision` engine for `target` must be (re)built, or None when it is
+    current. `artifacts`: the manifest's entries (sha256 of each file); `source`: the ONNX file
+    the engine is built from. The key of a current engine: TensorRT version, GPU and SM, L4T,
+    precision, the optimisation profile and the source ONNX's sha256."""
+    file = engine_file_name(precision, target)
+    entry = next((a for a in artifacts if a.get("file") == file), None)
+    if entry is None:
+        return f"no {precision} engine for {target.short()}"
+    problems = engine_problems(EngineTarget.from_dict(entry.get("built_for", {})), target)
+    if problems:
+        return "; ".join(problems)
+    onnx = next((a for a in artifacts if a.get("file") == source), {})
+    if entry.get("built_from") != source or entry.get("built_from_sha256") != onnx.get("sha256"):
+        return f"{source} changed since the engine was built from {entry.get('built_from')}"
+    if entry.get("profile") != profile.to_dict():
+        return f"the engine's profile {entry.get('profile')} is not {profile.to_dict()}"
+    return None
