@@ -51,6 +51,19 @@ def time_predict(bundles: list[str], frames: list[Any], repeats: int) -> dict[st
     return {"median_ms": statistics.median(times), "p90_ms": times[int(0.9 * (len(times) - 1))]}
 
 
+def compare_timing(bundle: str, frames: list[Any], repeats: int = 3) -> dict[str, Any]:
+    """The multi-task bundle against the two single-task built-ins, same frames, same run."""
+    import mmedge
+
+    pair = [mmedge.builtin_bundle("digit_detector"), mmedge.builtin_bundle("digit_segmenter")]
+    return {
+        "frames": len(frames),
+        "repeats": repeats,
+        "multitask": time_predict([bundle], frames, repeats),
+        "two_models": time_predict(pair, frames, repeats),
+    }
+
+
 def markdown(payload: dict[str, Any]) -> str:
     import common
 
@@ -116,7 +129,6 @@ def main() -> int:
     import common
     import torch
 
-    import mmedge
     from mmedge.export.recipes.digit_boxes import make_multi_split
     from mmedge.export.recipes.multi_task import export_multitask, torch_scores, train_multitask
     from mmedge.export.summary import summary
@@ -146,17 +158,7 @@ def main() -> int:
         calibration_method=args.calibration_method,
     )
     manifest = json.loads((bundle / "manifest.json").read_text())
-    frames = evaluation.samples[:50]
-    timing = {
-        "frames": len(frames),
-        "repeats": 3,
-        "multitask": time_predict([str(bundle)], frames, 3),
-        "two_models": time_predict(
-            [mmedge.builtin_bundle("digit_detector"), mmedge.builtin_bundle("digit_segmenter")],
-            frames,
-            3,
-        ),
-    }
+    timing = compare_timing(str(bundle), evaluation.samples[:50])
     payload = {
         "benchmark": "multitask",
         "machine": common.machine(),
