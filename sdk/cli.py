@@ -49,6 +49,16 @@ def _terminate_unwinds() -> Iterator[None]:
 def _cmd_info(args: argparse.Namespace) -> int:
     from mmedge import info
 
+    if args.target or args.bundles:
+        from mmedge.deploy import target
+
+        device = target.probe(args.root)
+        verdicts = [target.engine_verdict(device, b) for b in args.bundles]
+        if args.json:
+            print(json.dumps({"device": device.to_dict(), "bundles": verdicts}, indent=2))
+        else:
+            print(target.report(device, verdicts))
+        return EXIT_OK
     report = info.collect()
     print(json.dumps(report, indent=2) if args.json else info.format_report(report))
     return EXIT_OK
@@ -210,6 +220,14 @@ def _add_info(sub: Any) -> None:
     """`mmedge info`."""
     p = sub.add_parser("info", help="this machine, this build, the available backends")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--target",
+        action="store_true",
+        help="the Jetson this runs on (Jetson Linux, JetPack, CUDA, TensorRT, GPU, power mode) "
+        "and whether each BUNDLE's engine fits it, must be rebuilt, or runs on ONNX Runtime",
+    )
+    p.add_argument("bundles", nargs="*", metavar="BUNDLE", help="with --target")
+    p.add_argument("--root", default="/", help=argparse.SUPPRESS)  # a device's files elsewhere
     p.set_defaults(func=_cmd_info)
 
 

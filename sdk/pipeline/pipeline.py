@@ -37,6 +37,7 @@ from typing import Any
 from mmedge.errors import MMEdgeError
 from mmedge.pipeline.batch_branch import BatchBranch
 from mmedge.pipeline.branches import Modality, make_branch
+from mmedge.pipeline.device_stats import DeviceStats
 from mmedge.pipeline.fusion import (
     FUSERS,
     BundleRef,
@@ -81,6 +82,7 @@ class Pipeline:
         self._callbacks: list[Callable[[FusedResult], None]] = []
         self._error_callbacks: list[Callable[[str, str, BaseException], None]] = []
         self.telemetry = Telemetry()
+        self.device = DeviceStats()  # the board's load, power, temperatures (jtop, on a Jetson)
         self._results: BoundedQueue | None = None
         self._collected: list[FusedResult] | None = None
         self._workers: Workers | None = None
@@ -253,6 +255,7 @@ class Pipeline:
             size = LIVE_RESULTS_BUFFER if self._live else RESULTS_BUFFER
             self._results = BoundedQueue(size, drop_oldest=True)
             self._started = True
+            self.device.start()
             self._workers.start()
         return self
 
@@ -312,6 +315,7 @@ class Pipeline:
                 return
             self._stopped = True
             self._stop_workers(timeout_s)
+            self.device.stop()
             for model in self._owned:
                 model.close()
             self._owned.clear()
@@ -371,8 +375,10 @@ class Pipeline:
 
     def stats(self) -> dict[str, Any]:
         """Telemetry: per modality and stage count, p50/p95/p99/max ms, fps; drops, queue
-        depth, source counters; errors."""
+        depth, source counters; errors; the device's load, power and temperatures
+        ('device': from jtop on a Jetson, else why not; see pipeline.device_stats)."""
         snap = self.telemetry.snapshot()
+        snap["device"] = self.device.snapshot()
         for m in self._modalities.values():
             entry = snap["modalities"].setdefault(m.name, {})
             entry["dropped"] = m.queue.dropped + int(m.source.stats().get("dropped", 0))
