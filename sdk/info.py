@@ -77,6 +77,7 @@ def collect() -> dict[str, Any]:
         "kernels": {
             "compiler": C.compiler,
             "cpu_simd": C.cpu_simd(),
+            "audio_simd": C.audio_driver(),
             "threads": C.get_num_threads(),
             "cuda": _cuda(),
         },
@@ -103,7 +104,10 @@ def format_report(info: dict[str, Any]) -> str:
     ]
     if info["jetson_l4t"]:
         lines.append(f"Jetson L4T:   {info['jetson_l4t']}")
-    lines.append(f"CPU kernels:  {k['cpu_simd']} driver, {k['threads']} thread(s), {k['compiler']}")
+    lines.append(
+        f"CPU kernels:  {k['cpu_simd']} image driver, {k['audio_simd']} audio driver, "
+        f"{k['threads']} thread(s), {k['compiler']}"
+    )
     if cuda["kernels_built"]:
         devices = (
             ", ".join(

@@ -18,7 +18,7 @@ def test_info_json(capsys: pytest.CaptureFixture[str]) -> None:
     info = json.loads(capsys.readouterr().out)
     assert info["mmedge"] == mmedge.__version__
     assert info["kernels"]["cuda"]["kernels_built"] == bool(C.cuda_compiled)
-    assert info["kernels"]["cpu_simd"] in ("avx2", "scalar")
+    assert info["kernels"]["cpu_simd"] in ("avx2", "neon", "scalar")
     assert "CPUExecutionProvider" in info["backends"]["onnxruntime"]["providers"]
 
 

@@ -26,12 +26,13 @@ from mmedge import preprocess as pp
 from mmedge.preprocess import AudioSpec, reference
 
 
-@pytest.fixture(autouse=True, scope="module", params=["avx2", "scalar"])
+@pytest.fixture(autouse=True, scope="module", params=["simd", "scalar"])
 def driver(request: pytest.FixtureRequest):
-    if request.param == "avx2" and C.audio_driver() != "avx2":
-        pytest.skip("this CPU or build has no AVX2 audio driver")
+    """Every test once per driver: the vector one (AVX2 on x86, NEON on aarch64) and scalar."""
+    if request.param == "simd" and C.audio_driver() not in ("avx2", "neon"):
+        pytest.skip("this CPU or build has no vector (AVX2 or NEON) audio driver")
     C.force_scalar_driver(request.param == "scalar")
-    assert C.audio_driver() == request.param
+    assert (C.audio_driver() == "scalar") == (request.param == "scalar")
     yield request.param
     C.force_scalar_driver(False)
 

@@ -246,7 +246,7 @@ def test_refusals_are_preprocess_errors() -> None:
     assert reference.mel_matrix(AudioSpec.kaldi(8000, num_mel_bins=40)).any(axis=1).all()
 
 
-@pytest.mark.parametrize("driver", ["avx2", "scalar"])
+@pytest.mark.parametrize("driver", ["simd", "scalar"])
 @pytest.mark.parametrize(("n_fft", "win"), [(512, 400), (400, 400), (1000, 1000)])
 def test_precision_without_top_db_as_the_readme_states(data_dir, driver, n_fft, win) -> None:
     """Without top_db (what streams use) bands far below the peak carry the float32 FFT's
@@ -255,8 +255,8 @@ def test_precision_without_top_db_as_the_readme_states(data_dir, driver, n_fft, 
     (scalar) and <= 0.031 dB (AVX2, Bluestein size 400). Bounds: 0.005 dB and 0.05 dB."""
     from mmedge import _C as C
 
-    if driver == "avx2" and C.audio_driver() != "avx2":
-        pytest.skip("this CPU or build has no AVX2 audio driver")
+    if driver == "simd" and C.audio_driver() not in ("avx2", "neon"):
+        pytest.skip("this CPU or build has no vector (AVX2 or NEON) audio driver")
     x, rate = bird(data_dir)
     clips = [pp.resample(c, r, 16000) for _, c, r in speech(data_dir, 6)]
     clips.append(pp.resample(x, rate, 16000))

@@ -30,11 +30,12 @@ def rng_image(rng: np.random.Generator, h: int, w: int, c: int) -> np.ndarray:
     return rng.integers(0, 256, shape, dtype=np.uint8)
 
 
-@pytest.fixture(params=["avx2", "scalar"])
+@pytest.fixture(params=["simd", "scalar"])
 def driver(request: pytest.FixtureRequest):
-    """Runs a test once per CPU driver (the AVX2 one only where the CPU has it)."""
-    if request.param == "avx2" and C.cpu_simd() != "avx2":
-        pytest.skip("this CPU or build has no AVX2 driver")
+    """Runs a test once per CPU driver (the vector one, AVX2 on x86 or NEON on aarch64, only
+    where the CPU and build have it)."""
+    if request.param == "simd" and C.cpu_simd() not in ("avx2", "neon"):
+        pytest.skip("this CPU or build has no vector (AVX2 or NEON) driver")
     C.force_scalar_driver(request.param == "scalar")
     yield request.param
     C.force_scalar_driver(False)
@@ -118,9 +119,10 @@ def test_non_contiguous_input(driver: str, view: str) -> None:
 
 
 def test_drivers_agree() -> None:
-    """AVX2 and scalar drivers compute the same floats (FMA contraction aside: within 1 ulp-ish)."""
-    if C.cpu_simd() != "avx2":
-        pytest.skip("this CPU or build has no AVX2 driver")
+    """The vector (AVX2 or NEON) and scalar drivers compute the same floats (FMA contraction
+    aside: within 1 ulp-ish)."""
+    if C.cpu_simd() not in ("avx2", "neon"):
+        pytest.skip("this CPU or build has no vector (AVX2 or NEON) driver")
     rng = np.random.default_rng(2)
     img = rng_image(rng, 720, 1280, 3)
     spec = ImageSpec(640, 384, **IMAGENET)

@@ -7,12 +7,11 @@ stream; a bundle that cannot stream is refused with the reason."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bundle_edits import edited_copy
 
 import mmedge
 from mmedge.errors import PreprocessError
@@ -100,15 +99,6 @@ def test_a_long_stream_keeps_a_bounded_window(clips, model) -> None:
     assert stream.position_s == 0.0  # starts over
 
 
-def _edited(tmp_path: Path, edit) -> Path:
-    copy = tmp_path / "events.mmb"
-    shutil.copytree(BUNDLE, copy)
-    manifest = json.loads((copy / "manifest.json").read_text())
-    edit(manifest)
-    (copy / "manifest.json").write_text(json.dumps(manifest))
-    return copy
-
-
 def test_bundles_that_cannot_stream_are_refused_with_the_reason(tmp_path: Path) -> None:
     def undeclared(m):
         m["heads"][0].pop("context_s")
@@ -118,11 +108,10 @@ def test_bundles_that_cannot_stream_are_refused_with_the_reason(tmp_path: Path) 
 
     for edit, message in ((undeclared, "does not declare context_s"), (top_db, "top_db")):
         with (
-            mmedge.Model(_edited(tmp_path, edit)) as m,
+            mmedge.Model(edited_copy(BUNDLE, tmp_path, edit)) as m,
             pytest.raises(PreprocessError, match=message),
         ):
             EventStream(m, sample_rate=8000)
-        shutil.rmtree(tmp_path / "events.mmb")
     with (
         mmedge.Model(mmedge.builtin_bundle("mnist_cnn")) as m,
         pytest.raises(PreprocessError, match="one audio_events head"),

@@ -7,12 +7,11 @@ bundle loads; pipelines and serving refuse the bundle by name."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bundle_edits import edited_copy
 
 import mmedge
 from mmedge import BundleError, MMEdgeError, Model
@@ -68,15 +67,6 @@ def test_predict_batch_equals_predict(model: Model, video_frames) -> None:
         np.testing.assert_allclose(result["digits"].xyxy, one["digits"].xyxy, atol=1e-3)
 
 
-def _edited(tmp_path: Path, edit) -> Path:
-    copy = tmp_path / "multi.mmb"
-    shutil.copytree(BUNDLE, copy)
-    manifest = json.loads((copy / "manifest.json").read_text())
-    edit(manifest)
-    (copy / "manifest.json").write_text(json.dumps(manifest))
-    return copy
-
-
 def test_heads_that_do_not_fit_are_refused_at_load(tmp_path: Path) -> None:
     def same_name(m):
         m["heads"][1]["name"] = "digits"
@@ -98,8 +88,7 @@ def test_heads_that_do_not_fit_are_refused_at_load(tmp_path: Path) -> None:
     ]
     for edit, message in cases:
         with pytest.raises(BundleError, match=message):
-            Model(_edited(tmp_path, edit))
-        shutil.rmtree(tmp_path / "multi.mmb")
+            Model(edited_copy(BUNDLE, tmp_path, edit))
 
 
 def test_pipelines_and_serving_refuse_a_multi_task_bundle_by_name(tmp_path: Path) -> None:

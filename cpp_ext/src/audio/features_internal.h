@@ -52,6 +52,10 @@ void clamp_scalar(const Pipeline&, float*, float*, int64_t, float);
 void features_avx2(const Pipeline&, const SignalView&, int64_t, int64_t, float*, float*, bool);
 void clamp_avx2(const Pipeline&, float*, float*, int64_t, float);
 #endif
+#if defined(MMEDGE_HAVE_NEON)
+void features_neon(const Pipeline&, const SignalView&, int64_t, int64_t, float*, float*, bool);
+void clamp_neon(const Pipeline&, float*, float*, int64_t, float);
+#endif
 }  // namespace detail
 
 }  // namespace mmedge::audio

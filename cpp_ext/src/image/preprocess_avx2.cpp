@@ -53,7 +53,7 @@ inline __m256 lerp8(__m256 a, __m256 b, __m256 w) {
 // channel is one source channel times a weight (the common case), else a full colour matrix.
 // All loops have compile-time bounds so the vectors stay in registers.
 template <int SC, int OC, bool kPick, bool kHalf>
-void row_avx2(const ResizePlan& plan, int y) {
+void row_simd(const ResizePlan& plan, int y) {
   const ResizeNormalizeParams& p = *plan.params;
   const Normalize& n = p.norm;
   const LinearTap ty = plan.ytaps[y];
@@ -115,42 +115,11 @@ void row_avx2(const ResizePlan& plan, int y) {
   if (x < p.roi.width) resize_row_scalar(plan, y, x, p.roi.width);
 }
 
-template <int SC, int OC>
-RowFunction pick_variant(bool pick, bool half) {
-  if (pick) return half ? row_avx2<SC, OC, true, true> : row_avx2<SC, OC, true, false>;
-  return half ? row_avx2<SC, OC, false, true> : row_avx2<SC, OC, false, false>;
-}
-
-template <int SC>
-RowFunction for_outputs(int oc, bool pick, bool half) {
-  switch (oc) {
-    case 1:
-      return pick_variant<SC, 1>(pick, half);
-    case 3:
-      return pick_variant<SC, 3>(pick, half);
-    default:
-      return nullptr;
-  }
-}
+#include "row_select.inl"
 
 }  // namespace
 
-RowFunction select_row_avx2(const ResizePlan& plan) {
-  const ResizeNormalizeParams& p = *plan.params;
-  bool pick = true;
-  for (int c = 0; c < p.norm.out_channels; ++c) pick &= p.norm.pick[c] >= 0;
-  const bool half = p.dst.type == OutType::kFloat16;
-  switch (p.src.channels) {
-    case 1:
-      return for_outputs<1>(p.norm.out_channels, pick, half);
-    case 3:
-      return for_outputs<3>(p.norm.out_channels, pick, half);
-    case 4:
-      return for_outputs<4>(p.norm.out_channels, pick, half);
-    default:
-      return nullptr;
-  }
-}
+RowFunction select_row_avx2(const ResizePlan& plan) { return select_row(plan); }
 
 }  // namespace mmedge::image::detail
 

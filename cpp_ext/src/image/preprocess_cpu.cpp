@@ -23,9 +23,26 @@ bool cpu_has_avx2() {
 #endif
 }
 
-bool use_avx2(const ResizeNormalizeParams& p) {
-  return !g_force_scalar.load(std::memory_order_relaxed) && cpu_has_avx2() &&
-         detail::simd_layout_ok(p.src) && !uses_separable_filter(p);
+// NEON is the baseline of aarch64.
+bool cpu_has_neon() {
+#if defined(MMEDGE_HAVE_NEON)
+  return true;
+#else
+  return false;
+#endif
+}
+
+// The SIMD row driver's name for this CPU ("avx2", "neon"), or nullptr for none.
+const char* cpu_simd_name() {
+  if (g_force_scalar.load(std::memory_order_relaxed)) return nullptr;
+  if (cpu_has_avx2()) return "avx2";
+  if (cpu_has_neon()) return "neon";
+  return nullptr;
+}
+
+bool use_simd(const ResizeNormalizeParams& p) {
+  return cpu_simd_name() != nullptr && detail::simd_layout_ok(p.src) &&
+         !uses_separable_filter(p);
 }
 
 const char* format_name(PixelFormat f) {
@@ -221,11 +238,13 @@ void resize_normalize_cpu(const ResizeNormalizeParams& params) {
     detail::resize_separable_cpu(p, used);
     return;
   }
-  const bool avx2 = use_avx2(p);
-  const detail::ResizePlan plan = detail::make_plan(p, used, two_tap_rule(p), avx2);
+  const bool simd = use_simd(p);
+  const detail::ResizePlan plan = detail::make_plan(p, used, two_tap_rule(p), simd);
   detail::RowFunction simd_row = nullptr;
 #if defined(MMEDGE_HAVE_AVX2)
-  if (avx2) simd_row = detail::select_row_avx2(plan);
+  if (simd) simd_row = detail::select_row_avx2(plan);
+#elif defined(MMEDGE_HAVE_NEON)
+  if (simd) simd_row = detail::select_row_neon(plan);
 #endif
   const int roi_end_x = p.roi.x + p.roi.width;
   // Without the border, only the region's rows are visited.
@@ -255,11 +274,12 @@ void resize_normalize_cpu(const ResizeNormalizeParams& params) {
 
 const char* cpu_driver_name(const ResizeNormalizeParams& p) {
   if (uses_separable_filter(p)) return "separable";
-  return use_avx2(p) ? "avx2" : "scalar";
+  return use_simd(p) ? cpu_simd_name() : "scalar";
 }
 
 const char* best_cpu_driver() {
-  return !g_force_scalar.load(std::memory_order_relaxed) && cpu_has_avx2() ? "avx2" : "scalar";
+  const char* name = cpu_simd_name();
+  return name != nullptr ? name : "scalar";
 }
 
 void force_scalar_driver(bool force) { g_force_scalar.store(force); }

@@ -55,6 +55,10 @@ void resize_row_scalar(const ResizePlan& plan, int y, int x_begin, int x_end);
 // simd_layout_ok() and a CPU with those extensions. Defined in preprocess_avx2.cpp.
 RowFunction select_row_avx2(const ResizePlan& plan);
 #endif
+#if defined(MMEDGE_HAVE_NEON)
+// The NEON row function (aarch64; same contract as select_row_avx2). preprocess_neon.cpp.
+RowFunction select_row_neon(const ResizePlan& plan);
+#endif
 
 // Whether the SIMD driver can read `src`: packed pixels (col_stride == channels, channel
 // stride 1), 1, 3 or 4 channels, and rows of at least 4 bytes for the 32-bit loads.
