@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,63 +13,15 @@ import numpy as np
 from mmedge import preprocess as pp
 from mmedge.bundle import Bundle, TensorSpec
 from mmedge.errors import BackendError, PreprocessError
-from mmedge.preprocess._checks import require_finite
-from mmedge.runtime.backends import Backend, create_backend
+from mmedge.runtime.backends import Backend, available_backends, create_backend
 from mmedge.runtime.backends import triton_remote as remote
+from mmedge.runtime.engine_swap import BackgroundEngine
 from mmedge.runtime.events import predict_events
 from mmedge.runtime.image_heads import predict_detections, predict_heads, predict_masks
+from mmedge.runtime.prediction import Prediction, softmax, tensor_sample
 from mmedge.runtime.selection import Selection, select_artifact
 from mmedge.tasks.event_head import EventHead
 from mmedge.tasks.segmentation import SegmentationHead
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One classification result.
-
-    label/index/score: the top class, its index and probability (0..1).
-    probs: probabilities of all classes (float32, sums to 1).
-    latency_ms: wall time of this prediction (preprocess + infer + softmax), ms; for a batch,
-        the batch's time divided by its size. preprocess_ms/infer_ms: the parts of it.
-    outputs: this sample's row of every model output by name (e.g. 'embedding' for
-        feature-level fusion), as the backend returned them.
-    """
-
-    label: str
-    index: int
-    score: float
-    probs: np.ndarray
-    latency_ms: float
-    preprocess_ms: float
-    infer_ms: float
-    outputs: Mapping[str, np.ndarray] = field(default_factory=dict)
-
-
-def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax, computed in float64 and returned as float32."""
-    z = logits.astype(np.float64)
-    z -= z.max(axis=axis, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)
-
-
-def _tensor_sample(raw: Any, declared: TensorSpec) -> np.ndarray:
-    """A ready-made tensor for an input without preprocessing: float32, batch axis added when
-    the sample has the input's rank minus one."""
-    x = np.asarray(raw)
-    if x.dtype != np.float32:
-        raise PreprocessError(
-            f"input {declared.name!r} takes float32 tensors, got {x.dtype} (convert explicitly)"
-        )
-    require_finite(x, f"input {declared.name!r}")
-    rank = len(declared.shape)
-    if x.ndim == rank - 1:
-        x = x[None]
-    if x.ndim != rank:
-        raise PreprocessError(
-            f"input {declared.name!r} takes shape {list(declared.shape)}, got {x.shape}"
-        )
-    return np.ascontiguousarray(x)
 
 
 class Model:
@@ -86,6 +38,10 @@ class Model:
         bundle to run exactly that one.
     allow_fallback: when the bundle's engine was built for another TensorRT or GPU, run its ONNX
         artifact on ONNX Runtime instead of refusing (describe() says so).
+    build_engine: a precision ('fp16'): where TensorRT is installed and the Model does not run
+        an engine, build this GPU's engine into the bundle in the background and switch to it
+        when it is ready, ONNX Runtime serving meanwhile (runtime.engine_swap;
+        describe()['engine_build'], engine_build.wait()).
     backend_options: passed to the backend (for ONNX Runtime: providers, intra_op_threads,
         graph_optimization, device_id).
     """
@@ -98,6 +54,7 @@ class Model:
         precision: str | None = None,
         artifact: str | None = None,
         allow_fallback: bool = False,
+        build_engine: str | None = None,
         **backend_options: Any,
     ) -> None:
         self._owns_bundle = not isinstance(bundle, Bundle)
@@ -142,6 +99,16 @@ class Model:
         self.labels = self.bundle.labels
         self.heads = self.bundle.heads()
         self._stack: pp.FrameStack | None = None
+        self._swap_lock = threading.Lock()
+        self._retired: list[Backend] = []
+        self._closed = False
+        self.engine_build: BackgroundEngine | None = None
+        if (
+            build_engine is not None
+            and self.backend_name != "tensorrt"
+            and "tensorrt" in available_backends()
+        ):
+            self.engine_build = BackgroundEngine(self, build_engine)
         self.server_preprocess = bool(getattr(self.backend, "raw", False))
         if self.server_preprocess and (
             len(self.inputs) != 1 or self.spec is None or self.spec.kind not in ("image", "audio")
@@ -185,7 +152,7 @@ class Model:
     ) -> np.ndarray:
         spec = self.specs[declared.name]
         if spec is None:
-            return _tensor_sample(raw, declared)
+            return tensor_sample(raw, declared)
         if not native:
             self._needs_rate(spec, sample_rate, declared.name)
         return spec.apply(raw, sample_rate_hz=sample_rate)
@@ -357,6 +324,7 @@ class Model:
             "outputs": {o.name: o.kind for o in self.outputs},
             "heads": [h.to_dict() for h in self.heads],
             "labels": len(self.labels),
+            **({"engine_build": self.engine_build.describe()} if self.engine_build else {}),
         }
 
     def __str__(self) -> str:
@@ -367,9 +335,24 @@ class Model:
             f"{d['artifact']['precision']}) on {d['backend']} [{runs_on}]"
         )
 
+    def _switch(self, backend: Backend, artifact: Any) -> bool:
+        """Runs `artifact` on `backend` from the next call on (engine_swap); False when the
+        Model is closed. The previous backend stays open until close()."""
+        with self._swap_lock:
+            if self._closed:
+                return False
+            self._retired.append(self.backend)
+            self.backend, self.backend_name, self.artifact = backend, "tensorrt", artifact
+            self.selection = Selection("tensorrt", artifact, "a TensorRT engine built here "
+                                       "while ONNX Runtime served")  # fmt: skip
+            return True
+
     def close(self) -> None:
         """Releases the backend, and the bundle when this Model opened it."""
-        self.backend.close()
+        with self._swap_lock:
+            self._closed = True
+        for backend in [*self._retired, self.backend]:
+            backend.close()
         if self._owns_bundle:
             self.bundle.close()
 
