@@ -112,8 +112,10 @@ def test_python_block_runs(
     readme_folder: Path,
     namespace: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
+    data_dir: Path,
 ) -> None:
     monkeypatch.chdir(readme_folder)
+    monkeypatch.setenv("MMEDGE_DATA", str(data_dir))  # where the guide says data is read from
     exec(compile(with_stand_ins(code), f"README.md:{line}", "exec"), namespace)
 
 

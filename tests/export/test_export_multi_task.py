@@ -147,7 +147,7 @@ def test_the_int8_score_is_the_worst_heads_drop() -> None:
     assert worst_drop_score({"a": 0.5, "b": 0.8}, {"a": 0.6, "b": 0.8}) == pytest.approx(1.0)
 
 
-def test_bad_requests_are_refused_by_name(model, data, tmp_path: Path) -> None:
+def test_bad_requests_are_refused_by_name(model, data, tmp_path: Path, data_dir: Path) -> None:
     _, evaluation = data
     common = {
         "example_input": torch.zeros(1, 3, MULTI_SPEC.height, MULTI_SPEC.width),
@@ -170,7 +170,7 @@ def test_bad_requests_are_refused_by_name(model, data, tmp_path: Path) -> None:
         export("d", task="multi_task", heads=[box, EventHead(frame_s=0.01, name="e")])
     with pytest.raises(ExportError, match="evaluates on a MultiLabelled set"):
         export("e", task="multi_task", heads=list(HEADS),
-               evaluation=make_mask_split("eval", 2, seed=1))  # fmt: skip
+               evaluation=make_mask_split("eval", 2, seed=1, root=data_dir))  # fmt: skip
     with pytest.raises(ExportError, match="no truth for heads \\['strokes'\\]"):
         export("f", task="multi_task", heads=list(HEADS),
                evaluation=type(evaluation)({"digits": evaluation.truths["digits"]}))  # fmt: skip

@@ -184,6 +184,18 @@ def test_half_rounding_edge_cases() -> None:
             assert out.view(np.uint16)[0, 0, 0] == expected.view(np.uint16), v
 
 
+def opencv_bound(observed: float, theirs: np.ndarray, definition, levels: float = 1.0) -> float:
+    """The bound of |ours - OpenCV| in grey levels: `levels` (OpenCV's x86 uint8 rounding, see
+    test_matches_opencv_on_real_frames) or, where OpenCV's own distance from the float64
+    definition is larger (its aarch64 NEON paths round their fixed-point sums differently:
+    up to 2.1 levels measured under emulation), that distance plus 1e-3 (ours is the definition
+    within 1e-3, asserted by the reference tests). The definition is only computed when the
+    `observed` max |ours - OpenCV| exceeds `levels`."""
+    if observed <= levels:
+        return levels
+    return max(levels, float(np.abs(theirs - definition()).max()) + 1e-3)
+
+
 def test_matches_opencv_on_real_frames(video_frames: list[np.ndarray]) -> None:
     """Against cv2.resize(INTER_LINEAR) on uint8 frames, then the same normalisation.
 
@@ -212,8 +224,12 @@ def test_matches_opencv_on_real_frames(video_frames: list[np.ndarray]) -> None:
             )
             ours = preprocess.image(frame, s)[0]
             theirs = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)[:, :, ::-1]
-            diff = np.abs(ours - theirs.transpose(2, 0, 1).astype(np.float32))
-            assert diff.max() <= 1.0, (frame.shape, w, h, diff.max())
+            theirs = theirs.transpose(2, 0, 1).astype(np.float32)
+            diff = np.abs(ours - theirs)
+            bound = opencv_bound(
+                diff.max(), theirs, lambda f=frame, sp=s: reference.image(f, sp)[0]
+            )
+            assert diff.max() <= bound, (frame.shape, w, h, diff.max())
             assert diff.mean() <= 0.3, (frame.shape, w, h, diff.mean())
 
 
@@ -434,8 +450,10 @@ def test_letterbox_matches_opencv_blob(video_frames: list[np.ndarray], size, cro
         blob = cv2.dnn.blobFromImageWithParams(src, params)
         spec = ImageSpec(*size, output_format="BGR", letterbox="opencv", pad_value=114, **RAW)
         ours = preprocess.image(src, spec)
-        assert np.abs(blob - ours).max() <= 1.0
-        np.testing.assert_allclose(ours, reference.image(src, spec), rtol=0, atol=1e-3)
+        definition = reference.image(src, spec)
+        worst = np.abs(blob - ours).max()
+        assert worst <= opencv_bound(worst, blob, lambda d=definition: d)
+        np.testing.assert_allclose(ours, definition, rtol=0, atol=1e-3)
 
 
 def ultralytics_letterbox(
@@ -564,10 +582,12 @@ def test_colour_to_gray_matches_opencv(video_frames: list[np.ndarray], size) -> 
     cv2 = pytest.importorskip("cv2")
     frame = video_frames[2]
     size = frame.shape[1::-1] if size == "native" else size
-    ours = preprocess.image(frame, ImageSpec(*size, output_format="GRAY", **RAW))[0, 0]
+    spec = ImageSpec(*size, output_format="GRAY", **RAW)
+    ours = preprocess.image(frame, spec)[0, 0]
     theirs = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), size).astype(np.float32)
-    bound = 0.5 + 1e-2 if size == frame.shape[1::-1] else 1.5
-    assert np.abs(ours - theirs).max() <= bound
+    levels = 0.5 + 1e-2 if size == frame.shape[1::-1] else 1.5
+    worst = np.abs(ours - theirs).max()
+    assert worst <= opencv_bound(worst, theirs, lambda: reference.image(frame, spec)[0, 0], levels)
 
 
 @pytest.mark.parametrize("fmt", ["NV12", "NV21", "I420", "YV12"])
