@@ -123,6 +123,8 @@ step python install_python
 step build build_mmedge
 step tests run_tests
 [ $QUICK = 1 ] || step demo run_demo
+[ $QUICK = 1 ] || in_root "python /src/scripts/neon_exactness.py" | grep -v -e cpuinfo -e h264 \
+    > "$WORK/neon_exactness.json"
 
 python3 - "$WORK" "$QUICK" "${SECONDS_OF[root]}" "${SECONDS_OF[python]}" \
     "${SECONDS_OF[build]}" "${SECONDS_OF[tests]}" "${SECONDS_OF[demo]:-0}" <<'PY'
@@ -135,7 +137,10 @@ suite = ET.parse(work / "junit.xml").getroot()
 suite = suite if suite.tag == "testsuite" else suite[0]
 counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
 demo = (work / "demo.txt").read_text().strip() if (work / "demo.txt").exists() else None
-report = {"set": "quick" if quick else "full", "seconds": seconds, **counts, "demo": demo}
+neon = work / "neon_exactness.json"
+exact = json.loads(neon.read_text()) if not quick and neon.exists() else None
+report = {"set": "quick" if quick else "full", "seconds": seconds, **counts, "demo": demo,
+          "neon_exactness": exact}
 (work / "report.json").write_text(json.dumps(report, indent=2) + "\n")
 print(json.dumps(report))
 sys.exit(1 if counts["failures"] or counts["errors"] else 0)
