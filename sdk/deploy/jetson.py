@@ -15,6 +15,7 @@ written beside DIR and renamed into place, so a failure leaves nothing half-writ
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -90,17 +91,31 @@ def _check_bundle(path: Path, precision: str) -> tuple[str, str]:
         return bundle.name, chosen
 
 
-def _rewrite(text: str, new: dict[str, str], where: Path) -> str:
-    """The pipeline's text with each bundle reference (a TOML string) replaced; checked by
-    parsing the result."""
+def _with_refs(config: dict[str, Any], new: dict[str, str]) -> dict[str, Any]:
+    """The parsed pipeline with its bundle references replaced by `new` (and nothing else)."""
+    out = copy.deepcopy(config)
+    for m in out.get("modality", []):
+        if isinstance(m, dict) and m.get("bundle") in new:
+            m["bundle"] = new[m["bundle"]]
+    fusion = out.get("fusion", {})
+    for key in ("head", "model"):
+        if isinstance(fusion, dict) and fusion.get(key) in new:
+            fusion[key] = new[fusion[key]]
+    return out
+
+
+def _rewrite(text: str, config: dict[str, Any], new: dict[str, str], where: Path) -> str:
+    """The pipeline's text with each bundle reference (a TOML string) replaced, comments and
+    layout kept; checked by parsing: the result must be the pipeline with only its bundle
+    references changed."""
     for ref, target in new.items():
         pattern = re.compile(r"""(["'])""" + re.escape(ref) + r"\1")
-        text, n = pattern.subn(json.dumps(target), text)
-        if n == 0:
-            raise MMEdgeError(f"{where}: cannot rewrite bundle reference {ref!r} (write it as a "
-                              "plain quoted string)")  # fmt: skip
-    if sorted(bundle_refs(tomllib.loads(text))) != sorted(set(new.values())):
-        raise MMEdgeError(f"{where}: rewriting its bundle references changed other values")
+        text = pattern.sub(json.dumps(target), text)
+    if tomllib.loads(text) != _with_refs(config, new):
+        raise MMEdgeError(
+            f"{where}: its bundle references cannot be rewritten alone (the same string is used "
+            "for another value, or a reference is not a plain quoted string)"
+        )
     return text
 
 
@@ -170,7 +185,8 @@ def write_deploy(
         raise MMEdgeError(f"two bundles share a name: {sorted(n for n, _ in checked.values())}")
     files = {p: f"{n}.mmb" + (".tar" if p.is_file() else "") for p, (n, _) in checked.items()}
     engines = {files[p]: chosen for p, (_, chosen) in checked.items()}
-    rewritten = _rewrite(text, {r: f"../bundles/{files[p]}" for r, p in found.items()}, pipeline)
+    new_refs = {r: f"../bundles/{files[p]}" for r, p in found.items()}
+    rewritten = _rewrite(text, config, new_refs, pipeline)
     root = PurePosixPath(prefix)
     lock = f"requirements-jetpack{jp.version}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -145,6 +145,12 @@ def test_bad_requests_are_refused_before_anything_is_written(
     with pytest.raises(MMEdgeError, match=r"not among the bundles given .*: it does not exist"):
         write_deploy([project / "models" / "digit_detector.mmb"], project / "cams.toml", "6.2",
                      out)  # fmt: skip
+    same_string = PIPELINE.replace('seconds = 1.0, seed = 1 }\n\n[[modality]]\nname = "scene"',
+                                   'seconds = 1.0, seed = 1, note = "models/digit_detector.mmb" }'
+                                   '\n\n[[modality]]\nname = "scene"', 1)  # fmt: skip
+    assert same_string != PIPELINE
+    (project / "cams.toml").write_text(same_string)
+    refused("bundle references cannot be rewritten alone", "6.2", str(out))
     (project / "cams.toml").write_text(PIPELINE)
     refused("scene_image.mmb: no fp16 ONNX artifact", "6.2", str(out), "--precision", "fp16")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cams.toml", "models"]
