@@ -38,11 +38,12 @@ step() { local name=$1; shift; local t0=$SECONDS; "$@"; SECONDS_OF[$name]=$((SEC
 
 make_root() {
     mkdir -p "$WORK"
-    if [ ! -f "$WORK/root.tar" ]; then
+    if [ ! -f "$WORK/root.tar" ]; then  # mmdebstrap picks the format from the extension: .tar
+        rm -rf "$WORK/root.tar" "$WORK/partial.tar"
         mmdebstrap --quiet --architectures=arm64 --variant=apt \
             --include=python3,python3-venv,python3-dev,g++,make,ca-certificates \
-            bookworm "$WORK/root.tar.part" http://deb.debian.org/debian
-        mv "$WORK/root.tar.part" "$WORK/root.tar"
+            bookworm "$WORK/partial.tar" http://deb.debian.org/debian
+        mv "$WORK/partial.tar" "$WORK/root.tar"
     fi
     rm -rf "$ROOT" && mkdir -p "$ROOT"
     tar -xf "$WORK/root.tar" -C "$ROOT"
